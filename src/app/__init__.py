@@ -1,0 +1,1 @@
+"""Strategy exploration, validation and trading under hard risk limits."""

@@ -1,0 +1,1 @@
+"""Concrete adapters; only bootstrap and cli import them."""

@@ -1,0 +1,1 @@
+"""Venue adapters behind the Broker port."""

@@ -1,0 +1,36 @@
+"""Bybit public market data (no keys): instruments, 24h tickers, klines over REST and the kline stream."""
+
+from app.adapters.feeds.bybit.client import (
+    AsyncBybitPublicClient,
+    BybitPublicClient,
+    RateLimited,
+    RateLimiter,
+    TransientError,
+)
+from app.adapters.feeds.bybit.config import BybitClientConfig, BybitFeedConfig, RateLimit
+from app.adapters.feeds.bybit.feed import (
+    BybitFeed,
+    FeedStats,
+    KlineSocket,
+    KlineSocketFactory,
+    pybit_socket_factory,
+)
+from app.adapters.feeds.bybit.parsing import KlineUpdate, Ticker24h
+
+__all__ = [
+    "AsyncBybitPublicClient",
+    "BybitClientConfig",
+    "BybitFeed",
+    "BybitFeedConfig",
+    "BybitPublicClient",
+    "FeedStats",
+    "KlineSocket",
+    "KlineSocketFactory",
+    "KlineUpdate",
+    "RateLimit",
+    "RateLimited",
+    "RateLimiter",
+    "Ticker24h",
+    "TransientError",
+    "pybit_socket_factory",
+]

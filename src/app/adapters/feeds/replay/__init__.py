@@ -1,0 +1,12 @@
+"""Replay feed: CSV, Parquet, Feather, freqtrade and trades files behind the MarketData port."""
+
+from app.adapters.feeds.replay.feed import ReplayFeed
+from app.adapters.feeds.replay.reader import (
+    SUPPORTED_SUFFIXES,
+    BarSeries,
+    DataReport,
+    LoadResult,
+    load_bars,
+)
+
+__all__ = ["SUPPORTED_SUFFIXES", "BarSeries", "DataReport", "LoadResult", "ReplayFeed", "load_bars"]

@@ -1,0 +1,204 @@
+"""The SQLite schema as numbered migrations, applied in order and recorded in ``schema_version``.
+
+A migration is never edited once released: a schema change is a new migration appended to ``MIGRATIONS``.
+Money and quantities are TEXT (exact ``Decimal`` round trip), times ISO-8601 UTC TEXT, enums their values.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import final
+
+import attrs
+from sqlite_utils import Database
+
+from app.ports.errors import StorageError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "stored_version"]
+
+
+@final
+@attrs.frozen
+class Migration:
+    """One schema step: ``apply`` runs inside the transaction that records ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[Database], None]
+
+
+def _statements(*sql: str) -> Callable[[Database], None]:
+    def apply(db: Database) -> None:
+        for statement in sql:
+            db.conn.execute(statement)
+
+    return apply
+
+
+_INITIAL = _statements(
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        description TEXT NOT NULL,
+        applied_at TEXT NOT NULL)""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    # Monotonic counters (the order sequence behind client order ids); never reset.
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    # The write-ahead journal of intents: written once, before the broker call, never updated.
+    """CREATE TABLE intents (
+        client_order_id TEXT PRIMARY KEY,
+        strategy_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        order_type TEXT NOT NULL,
+        price TEXT,
+        stop_price TEXT,
+        time_in_force TEXT NOT NULL,
+        reduce_only INTEGER NOT NULL,
+        stop_loss TEXT,
+        take_profit TEXT,
+        created_at TEXT NOT NULL,
+        note TEXT NOT NULL) WITHOUT ROWID""",
+    # Current state of every order; seq (the rowid) keeps creation order across upserts.
+    """CREATE TABLE orders (
+        seq INTEGER PRIMARY KEY,
+        client_order_id TEXT NOT NULL UNIQUE,
+        strategy_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        order_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        price TEXT,
+        broker_order_id TEXT NOT NULL,
+        filled_qty TEXT NOT NULL,
+        avg_price TEXT,
+        fee TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        reduce_only INTEGER NOT NULL)""",
+    # Open orders are few among many: a partial index keeps `orders(open_only=True)` from scanning.
+    """CREATE INDEX orders_open ON orders (seq)
+        WHERE status NOT IN ('filled', 'cancelled', 'rejected', 'expired')""",
+    """CREATE TABLE fills (
+        fill_id TEXT PRIMARY KEY,
+        client_order_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        price TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        fee_currency TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        liquidity TEXT NOT NULL)""",
+    "CREATE INDEX fills_by_order ON fills (client_order_id)",
+    """CREATE TABLE positions (
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        avg_price TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        strategy_id TEXT NOT NULL,
+        stop_loss TEXT,
+        take_profit TEXT,
+        entry_fees TEXT NOT NULL,
+        PRIMARY KEY (asset, symbol)) WITHOUT ROWID""",
+    """CREATE TABLE trades (
+        id INTEGER PRIMARY KEY,
+        strategy_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        entry_time TEXT NOT NULL,
+        exit_time TEXT NOT NULL,
+        entry_price TEXT NOT NULL,
+        exit_price TEXT NOT NULL,
+        fees TEXT NOT NULL,
+        pnl TEXT NOT NULL,
+        exit_reason TEXT NOT NULL)""",
+    """CREATE TABLE accounts (
+        asset TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        cash TEXT NOT NULL,
+        equity TEXT NOT NULL,
+        realized_pnl TEXT NOT NULL,
+        ts TEXT NOT NULL) WITHOUT ROWID""",
+    # Append-only (never deleted), so the rowid alone never repeats; AUTOINCREMENT would cost a
+    # sqlite_sequence write per entry.
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        fields TEXT NOT NULL)""",
+    "CREATE INDEX events_by_kind ON events (kind, seq)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "journal and state tables", _INITIAL),)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+"""The schema version this code writes and understands."""
+
+
+def stored_version(conn: sqlite3.Connection) -> int:
+    """The highest migration recorded in the database (0 for a new, empty one)."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if found is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: Database, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database at ``path`` up to the last of ``migrations``; returns the version reached.
+
+    Each pending migration runs in its own transaction together with its ``schema_version`` row, so a
+    crash leaves the database at the previous version, never half-migrated.
+
+    Raises:
+        StorageError: the database was written by newer code, or a migration failed.
+    """
+    conn = db.conn
+    known = migrations[-1].version if migrations else 0
+    version = stored_version(conn)
+    if version > known:
+        msg = (
+            f"{path}: database schema version {version} is newer than this program knows "
+            f"({known}); upgrade the program"
+        )
+        raise StorageError(msg)
+    for step in migrations:
+        if step.version <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated between our read and our write lock.
+            if stored_version(conn) >= step.version:
+                conn.execute("ROLLBACK")
+                continue
+            step.apply(db)
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.description, datetime.now(UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            msg = f"{path}: migration {step.version} ({step.description}) failed: {e}"
+            raise StorageError(msg) from e
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        version = step.version
+    return stored_version(conn)

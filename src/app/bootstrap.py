@@ -1,0 +1,233 @@
+"""The composition root: the only module that imports concrete adapters and wires them to the services.
+
+Everything that can be wrong with the user's input (config, specs, data) is checked before the home folder is
+touched, so a refused start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import final
+
+import attrs
+import platformdirs
+
+from app.adapters.brokers.sim import SimBroker, SimConfig
+from app.adapters.feeds.replay import ReplayFeed
+from app.adapters.feeds.synthetic import SyntheticFeed
+from app.adapters.logging import setup_logging
+from app.adapters.storage.sqlite import SqliteStorage
+from app.domain.errors import ValidationFailed
+from app.domain.fills import FillCosts
+from app.domain.money import to_decimal
+from app.domain.symbols import generic_instrument
+from app.domain.values import Asset
+from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
+from app.ports.broker import Broker
+from app.ports.market_data import MarketData
+from app.services.app_runtime import AppRuntime, RunStatus
+from app.services.budget_manager import BudgetManager
+from app.services.config_manager import load_config
+from app.services.config_schema import AppConfig
+from app.services.exposure_manager import ExposureManager
+from app.services.market_clock import MarketClock
+from app.services.order_router import OrderRouter
+from app.services.pnl_reconciler import PnlReconciler
+from app.services.risk_manager import RiskManager
+from app.services.sl_tp_manager import SlTpManager
+from app.services.trade_executor import TradeExecutor
+
+__all__ = ["PaperRun", "PaperRunOptions", "build_paper_run", "open_store", "resolve_home"]
+
+HOME_ENV = "APP_HOME"
+
+
+@final
+@attrs.frozen
+class PaperRunOptions:
+    """What ``app run --paper`` (and later ``app tui``) was asked for. None means "from the config"."""
+
+    feed: str | None = None
+    data: Path | None = None
+    specs: tuple[Path, ...] = ()
+    speed: float | None = None
+    speed_given: bool = False
+    bars: int | None = None
+    home: Path | None = None
+    config: Path | None = None
+    status_interval: float | None = None
+
+
+@final
+@attrs.define
+class PaperRun:
+    runtime: AppRuntime
+    storage: SqliteStorage
+    home: Path
+    config: AppConfig
+    specs: tuple[StrategySpec, ...]
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def resolve_home(home: Path | None, config: AppConfig | None = None) -> Path:
+    """``--home`` beats ``APP_HOME``, which beats the config's ``storage.home``, which beats platformdirs."""
+    if home is not None:
+        return home.expanduser()
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    if config is not None and config.storage.home is not None:
+        return Path(config.storage.home).expanduser()
+    return Path(platformdirs.user_data_dir("app"))
+
+
+def open_store(home: Path, config: AppConfig | None = None, *, readonly: bool = False) -> SqliteStorage:
+    name = config.storage.paper_db if config is not None else "paper.db"
+    return SqliteStorage.open(home / name, readonly=readonly)
+
+
+def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], None]) -> PaperRun:
+    """Validate every input, then create the home folder, the store and the services.
+
+    Raises ValidationFailed (config, spec) or DataError (data) before anything is written.
+    """
+    config = load_config(options.config)
+    specs = tuple(load_spec(path) for path in options.specs)
+    feed, specs = _build_feed(config, options, specs)
+    _check_coverage(feed, specs)
+
+    home = resolve_home(options.home, config)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    setup_logging(
+        home / config.storage.log_file,
+        level=config.logging.level,
+        secret_env_vars=_secret_env_vars(config),
+    )
+    storage = open_store(home, config)
+    clock = MarketClock()
+    assets = sorted({s.asset for s in specs}, key=list(Asset).index) or [Asset.SPOT]
+    sims = {asset: _sim_broker(config, asset) for asset in assets}
+    brokers: dict[Asset, Broker] = dict(sims)
+    risk = RiskManager({a: to_decimal(config.get_asset(a).risk.max_notional_per_order) for a in assets})
+    router = OrderRouter(
+        brokers=brokers,
+        storage=storage,
+        clock=clock,
+        risk=risk,
+        budget=BudgetManager(),
+        exposure=ExposureManager(config.exposure.max_concurrent_positions),
+    )
+    sl_tp = SlTpManager(brokers=brokers, storage=storage)
+    reconciler = PnlReconciler(brokers=brokers, storage=storage, clock=clock, sl_tp=sl_tp)
+    executors = [
+        TradeExecutor(spec, router=router, reconciler=reconciler, risk=risk, storage=storage) for spec in specs
+    ]
+    runtime = AppRuntime(
+        feed=feed,
+        venues=list(sims.values()),
+        reconciler=reconciler,
+        executors=executors,
+        storage=storage,
+        clock=clock,
+        on_status=on_status,
+        status_interval=options.status_interval or config.runtime.status_interval_s,
+        max_bars=options.bars,
+    )
+    return PaperRun(runtime=runtime, storage=storage, home=home, config=config, specs=specs)
+
+
+def _build_feed(
+    config: AppConfig, options: PaperRunOptions, specs: tuple[StrategySpec, ...]
+) -> tuple[MarketData, tuple[StrategySpec, ...]]:
+    kind = options.feed or config.feeds.default
+    if kind == "replay":
+        path = options.data or (Path(config.feeds.replay.path) if config.feeds.replay.path else None)
+        if path is None:
+            raise ValidationFailed("--data", [("", "the replay feed needs --data FILE|DIR")])
+        speed = options.speed if options.speed_given else _config_speed(config.feeds.replay.speed)
+        feed: MarketData = ReplayFeed(path, speed=speed)
+        return feed, specs or _default_specs(feed)
+    if kind == "synthetic":
+        synthetic = config.feeds.synthetic
+        start = synthetic.start if synthetic.start.tzinfo else synthetic.start.replace(tzinfo=UTC)
+        speed = options.speed if options.speed_given else synthetic.speed
+        feed = SyntheticFeed(
+            list(synthetic.symbols),
+            timeframe=synthetic.timeframe,
+            seed=config.runtime.seed,
+            start=start,
+            speed=speed,
+        )
+        return feed, specs or _default_specs(feed)
+    msg = f"feed {kind!r} cannot drive a paper run here: use synthetic or replay"
+    raise ValidationFailed("--feed", [("", msg)])
+
+
+def _config_speed(value: object) -> float | None:
+    return None if value in (None, "max") else float(str(value))
+
+
+def _default_specs(feed: MarketData) -> tuple[StrategySpec, ...]:
+    """With no --spec, trade a moving-average cross on every symbol of the feed (the offline demo)."""
+    return tuple(
+        parse_spec(
+            {
+                "id": f"demo-sma-{symbol.lower()}",
+                "asset": "spot",
+                "symbol": symbol,
+                "timeframe": feed.timeframe(symbol),
+                "signal": {
+                    "kind": "rules",
+                    "long_entry": "crosses_above(sma(close, 10), sma(close, 30))",
+                    "long_exit": "crosses_below(sma(close, 10), sma(close, 30))",
+                },
+                "sizing": {"mode": "fraction", "fraction": 0.25},
+            },
+            source="built-in demo strategy",
+        )
+        for symbol in feed.symbols()
+    )
+
+
+def _check_coverage(feed: MarketData, specs: Sequence[StrategySpec]) -> None:
+    symbols = set(feed.symbols())
+    problems = []
+    for spec in specs:
+        if spec.symbol not in symbols:
+            have = ", ".join(sorted(symbols)) or "none"
+            problems.append((spec.id, f"the data has no {spec.symbol} (it has {have})"))
+        elif feed.timeframe(spec.symbol) != spec.timeframe:
+            problems.append(
+                (spec.id, f"{spec.symbol} data is {feed.timeframe(spec.symbol)}, the spec wants {spec.timeframe}")
+            )
+    if problems:
+        raise ValidationFailed("specs", problems)
+
+
+def _sim_broker(config: AppConfig, asset: Asset) -> SimBroker:
+    settings = config.get_asset(asset)
+    return SimBroker(
+        SimConfig(
+            asset=asset,
+            currency=settings.currency,
+            starting_cash=to_decimal(settings.paper.start_equity),
+            instruments=lambda symbol: generic_instrument(symbol, asset),
+            costs=FillCosts(
+                taker_fee=to_decimal(settings.fees.taker),
+                maker_fee=to_decimal(settings.fees.maker),
+                slippage_bps=to_decimal(settings.slippage_bps),
+            ),
+            margin=asset is not Asset.SPOT,
+            reference_rates={k: to_decimal(v) for k, v in settings.quote_rates.items()},
+        )
+    )
+
+
+def _secret_env_vars(config: AppConfig) -> list[str]:
+    bybit, telegram = config.brokers.bybit, config.notifications.telegram
+    return [bybit.api_key_env, bybit.api_secret_env, telegram.bot_token_env, telegram.chat_id_env]

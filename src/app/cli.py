@@ -1,0 +1,227 @@
+"""The ``app`` command. Thin: parse, call bootstrap or services, print.
+
+Heavy modules are imported inside the commands so ``app --help`` stays fast. Bad input (config, spec, data)
+prints what is wrong and where, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(lines: list[str]) -> NoReturn:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@contextmanager
+def _bad_input_exits() -> Iterator[None]:
+    """Turn the project's input errors into messages and exit status 2."""
+    from app.domain.errors import ValidationFailed
+    from app.ports.errors import DataError, StorageError
+
+    try:
+        yield
+    except ValidationFailed as e:
+        _fail([f"error: {e.source} is invalid:"] + [f"{where}: {reason}" if where else reason for where, reason in e.problems])
+    except (DataError, StorageError) as e:
+        _fail([f"error: {e}"])
+
+
+def _parse_speed(value: str | None) -> tuple[float | None, bool]:
+    if value is None:
+        return None, False
+    if value == "max":
+        return None, True
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = -1.0
+    if speed <= 0:
+        _fail([f"--speed: expected 'max' or a positive number, got {value!r}"])
+    return speed, True
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="app")
+def main() -> None:
+    """Explore, validate and trade strategies under hard risk limits (paper by default)."""
+
+
+home_option = click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="APP_HOME",
+    help="State folder (database, logs, reports). Default: $APP_HOME or the platform's data dir.",
+)
+
+
+@main.command()
+@click.option("--paper/--live", default=True, help="Paper trading on the simulated exchange (default).")
+@click.option("--feed", type=click.Choice(["synthetic", "replay"]), help="Market data feed (default: config).")
+@click.option("--data", type=click.Path(path_type=Path), help="Replay data: a file or a folder of files.")
+@click.option("--spec", "specs", multiple=True, type=click.Path(path_type=Path), help="Strategy spec YAML.")
+@click.option("--speed", help="'max' or N times real time (a 5m bar lasts 300/N s).")
+@click.option("--bars", type=click.IntRange(min=1), help="Stop after this many bars.")
+@home_option
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config YAML file.")
+@click.option("--status-every", type=click.FloatRange(min=0.05), help="Seconds between status lines.")
+def run(
+    paper: bool,
+    feed: str | None,
+    data: Path | None,
+    specs: tuple[Path, ...],
+    speed: str | None,
+    bars: int | None,
+    home: Path | None,
+    config_path: Path | None,
+    status_every: float | None,
+) -> None:
+    """Run the trading services headless, printing a status line every few seconds."""
+    if not paper:
+        _fail(["--live: live trading needs credentials, a promoted strategy and the operator's confirmation;"
+               " it is not available in this build. Use --paper."])
+    speed_value, speed_given = _parse_speed(speed)
+    from app.bootstrap import PaperRunOptions, build_paper_run
+    from app.services.app_runtime import RunStatus
+
+    options = PaperRunOptions(
+        feed=feed,
+        data=data,
+        specs=specs,
+        speed=speed_value,
+        speed_given=speed_given,
+        bars=bars,
+        home=home,
+        config=config_path,
+        status_interval=status_every,
+    )
+
+    def show(status: RunStatus) -> None:
+        click.echo(status.line())
+
+    with _bad_input_exits():
+        paper_run = build_paper_run(options, show)
+    click.echo(f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly")
+    try:
+        _run_headless(paper_run.runtime.run, paper_run.runtime.status, show)
+    finally:
+        paper_run.close()
+
+
+def _run_headless(run_fn: Callable[..., Any], status_fn: Callable[..., Any], show: Callable[[Any], None]) -> None:
+    import asyncio
+    import signal
+
+    from app.services.trio_host import GuestCancelled, TrioGuest
+
+    async def host() -> None:
+        guest: TrioGuest[Any] = TrioGuest(run_fn)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, guest.cancel)
+        guest.start(host_uses_signal_set_wakeup_fd=True)
+        try:
+            await guest.wait()
+        except GuestCancelled:
+            show(status_fn(finished=True))
+            click.echo("stopped on request; state saved")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    asyncio.run(host())
+
+
+def _open_existing(home: Path | None) -> Any:
+    from app.bootstrap import open_store, resolve_home
+
+    resolved = resolve_home(home)
+    if not (resolved / "paper.db").exists():
+        _fail([f"error: no paper database in {resolved}: run `app run --paper --home {resolved}` first"])
+    with _bad_input_exits():
+        return open_store(resolved, readonly=True)
+
+
+@main.command()
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(home: Path | None, as_json: bool) -> None:
+    """Per asset: cash, equity, open positions and number of trades."""
+    from app.services.reports import status_report
+
+    store = _open_existing(home)
+    try:
+        report = status_report(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    if not report["assets"]:
+        click.echo("no account snapshot yet")
+    for row in report["assets"]:
+        click.echo(
+            f"{row['asset']:<8} cash {row['cash']:>14} equity {row['equity']:>14} {row['currency']}"
+            f"  open {row['open_positions']:>3}  trades {row['trades']:>5}"
+        )
+
+
+@main.command()
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def trades(home: Path | None, as_json: bool) -> None:
+    """Every order (with its client order id and status) and every closed trade."""
+    from app.services.reports import trades_report
+
+    store = _open_existing(home)
+    try:
+        report = trades_report(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"orders ({len(report['orders'])})")
+    for o in report["orders"]:
+        click.echo(
+            f"  {o['created_at'][:19]} {o['client_order_id']:<36} {o['symbol']:<10} {o['side']:<4} "
+            f"{o['qty']:>14} {o['status']:<17} avg {o['avg_price'] or '-'} {o['reason']}"
+        )
+    click.echo(f"closed trades ({len(report['trades'])})")
+    for t in report["trades"]:
+        click.echo(
+            f"  {t['entry_time'][:16]} -> {t['exit_time'][:16]} {t['symbol']:<10} {t['side']:<4} "
+            f"{t['entry_price']:>12} -> {t['exit_price']:>12} pnl {t['pnl']:>14} ({t['exit_reason']})"
+        )
+
+
+@main.group()
+def config() -> None:
+    """Inspect and validate configuration."""
+
+
+@config.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def config_check(path: Path | None) -> None:
+    """Validate a config file (default: the built-in defaults) and print a summary."""
+    from app.services.config_manager import load_config, summarize
+
+    with _bad_input_exits():
+        loaded = load_config(path)
+    for line in summarize(loaded):
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,467 @@
+"""Per-trade risk (the risk_manager's rules): the equity-at-risk size and the pre-trade check.
+
+``qty = equity x risk_fraction / |entry - stop|`` in the instrument's units, ``risk_fraction`` being
+the asset band's, throttled by the bucket's drawdown. That quantity is capped by the position band, the
+leverage cap, the budget, the strategy's open risk and the daily loss room (see ``_caps``), then rounded
+down to the lot step. A requested size above it is reduced, each reduction recorded with its reason; an
+order is denied only when even the smallest tradable size (min qty and min notional, rounded up to the lot
+step) breaks a rule. Risk excludes fees and slippage. Divisions round toward zero, so Decimal rounding never
+overstates a cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from types import MappingProxyType
+from typing import final
+
+import attrs
+
+from app.domain.budget import affordable_notional
+from app.domain.decision import Decision
+from app.domain.errors import ValidationFailed
+from app.domain.values import Asset, Instrument, Side
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "DEFAULT_DRAWDOWN_STEPS",
+    "DrawdownStep",
+    "OrderContext",
+    "Reduction",
+    "RiskBand",
+    "RiskDecision",
+    "RiskLimits",
+    "SizeResult",
+    "compute_size",
+    "day_loss",
+    "default_stop",
+    "drawdown",
+    "effective_risk_fraction",
+    "pretrade_check",
+    "smallest_tradable_qty",
+    "with_default_stop",
+]
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+
+
+@final
+@attrs.frozen
+class RiskBand:
+    """One asset's per-trade limits; fractions are of the bucket's equity unless said otherwise.
+
+    Args:
+        risk_fraction: equity at risk per trade before drawdown throttling (default 0.01 = 1%).
+        min_stop_distance / max_stop_distance: allowed ``|entry - stop| / entry`` (default 0.2% .. 10%).
+        default_stop_distance: the protective stop given to a spec without one (default 2%, within the band).
+        max_position_fraction: one position's notional at most this multiple of equity (default 1).
+        max_leverage: (open notional + new notional) / equity at most this (default 1: no leverage).
+        daily_loss_fraction: loss since the UTC day start that stops new entries (default 5%).
+        max_strategy_positions: open positions one strategy may hold in the asset (default 3).
+        max_strategy_risk_fraction: open risk one strategy may carry in the asset (default 3%).
+    """
+
+    risk_fraction: Decimal = Decimal("0.01")
+    min_stop_distance: Decimal = Decimal("0.002")
+    max_stop_distance: Decimal = Decimal("0.10")
+    default_stop_distance: Decimal = Decimal("0.02")
+    max_position_fraction: Decimal = _ONE
+    max_leverage: Decimal = _ONE
+    daily_loss_fraction: Decimal = Decimal("0.05")
+    max_strategy_positions: int = 3
+    max_strategy_risk_fraction: Decimal = Decimal("0.03")
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        for name in ("risk_fraction", "daily_loss_fraction", "max_strategy_risk_fraction"):
+            value = getattr(self, name)
+            if not _ZERO < value <= _ONE:
+                problems.append((name, f"must be in (0, 1], got {value}"))
+        if not (
+            _ZERO < self.min_stop_distance <= self.default_stop_distance <= self.max_stop_distance < _ONE
+        ):
+            problems.append(("stop distances", "need 0 < min <= default <= max < 1"))
+        if self.max_position_fraction <= 0:
+            problems.append(("max_position_fraction", "must be positive"))
+        if self.max_leverage < 1:
+            problems.append(("max_leverage", "must be at least 1"))
+        if self.max_strategy_positions < 1:
+            problems.append(("max_strategy_positions", "must be at least 1"))
+        if problems:
+            raise ValidationFailed("risk band", problems)
+
+
+def _band(
+    risk: str, stops: tuple[str, str, str], size: tuple[str, str], daily: str, strat: tuple[int, str]
+) -> RiskBand:
+    return RiskBand(
+        risk_fraction=Decimal(risk),
+        min_stop_distance=Decimal(stops[0]),
+        default_stop_distance=Decimal(stops[1]),
+        max_stop_distance=Decimal(stops[2]),
+        max_position_fraction=Decimal(size[0]),
+        max_leverage=Decimal(size[1]),
+        daily_loss_fraction=Decimal(daily),
+        max_strategy_positions=strat[0],
+        max_strategy_risk_fraction=Decimal(strat[1]),
+    )
+
+
+# Spot is the loosest band, options the tightest. Arguments: risk fraction, stop distances (min, default,
+# max), (max position x equity, max leverage), daily loss, strategy (max positions, max open risk).
+DEFAULT_BANDS: Mapping[Asset, RiskBand] = MappingProxyType(
+    {
+        Asset.SPOT: _band("0.02", ("0.002", "0.03", "0.15"), ("1", "1"), "0.06", (3, "0.06")),
+        Asset.FUTURES: _band("0.01", ("0.002", "0.02", "0.10"), ("3", "5"), "0.04", (3, "0.03")),
+        Asset.FOREX: _band("0.0075", ("0.0005", "0.005", "0.03"), ("10", "20"), "0.03", (3, "0.0225")),
+        Asset.OPTIONS: _band("0.005", ("0.05", "0.25", "0.50"), ("0.2", "1"), "0.02", (2, "0.01")),
+    }
+)
+"""Per-asset defaults: risk 2% / 1% / 0.75% / 0.5% (spot, futures, forex, options)."""
+
+
+@final
+@attrs.frozen
+class DrawdownStep:
+    """From ``drawdown`` (a fraction below the high-water mark) on, risk_fraction is multiplied by
+    ``risk_multiplier``. A multiplier of 0 halts new entries until the drawdown recovers."""
+
+    drawdown: Decimal
+    risk_multiplier: Decimal
+
+    def __attrs_post_init__(self) -> None:
+        if not (_ZERO < self.drawdown < _ONE and _ZERO <= self.risk_multiplier <= _ONE):
+            where = f"{self.drawdown} -> {self.risk_multiplier}"
+            raise ValidationFailed("drawdown step", [(where, "need 0 < drawdown < 1, 0 <= multiplier <= 1")])
+
+
+DEFAULT_DRAWDOWN_STEPS: tuple[DrawdownStep, ...] = (
+    DrawdownStep(Decimal("0.05"), Decimal("0.75")),
+    DrawdownStep(Decimal("0.10"), Decimal("0.50")),
+    DrawdownStep(Decimal("0.20"), Decimal("0.25")),
+)
+
+
+def _freeze_bands(bands: Mapping[Asset, RiskBand]) -> Mapping[Asset, RiskBand]:
+    return MappingProxyType(dict(bands))
+
+
+@final
+@attrs.frozen
+class RiskLimits:
+    """Every asset's band (default ``DEFAULT_BANDS``) and the drawdown throttle (default
+    ``DEFAULT_DRAWDOWN_STEPS``)."""
+
+    bands: Mapping[Asset, RiskBand] = attrs.field(default=DEFAULT_BANDS, converter=_freeze_bands, hash=False)
+    drawdown_steps: tuple[DrawdownStep, ...] = DEFAULT_DRAWDOWN_STEPS
+
+
+@final
+@attrs.frozen(kw_only=True)
+class OrderContext:
+    """Everything the risk rules need about one proposed entry; the caller supplies every number (no clock).
+
+    Args:
+        equity: the bucket's equity, the base of every fraction.
+        bucket_available: what the bucket can still spend (``Budget.available(asset)``).
+        leverage: the order's leverage (1 for cash assets).
+        high_water_mark: the bucket's equity peak; None means no drawdown.
+        realized_pnl_today / unrealized_pnl: since the UTC day start, signed; only open losses count.
+        strategy_open_positions / strategy_open_risk: the strategy's open positions in this asset and the sum
+            of their ``qty x |entry - stop|``.
+        open_notional: the asset's gross open notional (for the leverage cap).
+        stop_is_default: the stop came from ``default_stop`` rather than the spec.
+    """
+
+    instrument: Instrument
+    side: Side
+    entry_price: Decimal
+    stop_price: Decimal | None
+    equity: Decimal
+    bucket_available: Decimal
+    strategy_id: str = ""
+    take_profit: Decimal | None = None
+    requested_qty: Decimal | None = None
+    leverage: Decimal = _ONE
+    high_water_mark: Decimal | None = None
+    realized_pnl_today: Decimal = _ZERO
+    unrealized_pnl: Decimal = _ZERO
+    strategy_open_positions: int = 0
+    strategy_open_risk: Decimal = _ZERO
+    open_notional: Decimal = _ZERO
+    stop_is_default: bool = False
+
+    @property
+    def asset(self) -> Asset:
+        return self.instrument.asset
+
+
+@final
+@attrs.frozen
+class Reduction:
+    """A rule that lowered the size: its code, the largest quantity it allows, and why."""
+
+    code: str
+    limit: Decimal
+    reason: str
+
+
+@final
+@attrs.frozen
+class SizeResult:
+    """The largest allowed size. ``capped_by``: the caps that lowered it below the risk formula, in order;
+    ``code`` is not ``"ok"`` when no size could be computed (then ``qty`` is 0)."""
+
+    qty: Decimal
+    risk_fraction: Decimal
+    risk_amount: Decimal
+    stop_price: Decimal | None
+    stop_is_default: bool
+    capped_by: tuple[Reduction, ...] = ()
+    code: str = "ok"
+    reason: str = ""
+
+
+@final
+@attrs.frozen
+class RiskDecision:
+    """The pre-trade answer: allowed or not, with the approved ``qty`` and the reductions that led to it."""
+
+    allowed: bool
+    code: str
+    reason: str
+    qty: Decimal = _ZERO
+    stop_price: Decimal | None = None
+    stop_is_default: bool = False
+    risk_amount: Decimal = _ZERO
+    risk_fraction: Decimal = _ZERO
+    reductions: tuple[Reduction, ...] = ()
+
+    @property
+    def decision(self) -> Decision:
+        """The plain Decision, for the order pipeline's uniform handling."""
+        return Decision(self.allowed, self.code, self.reason)
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _floor_div(numerator: Decimal, denominator: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ctx.rounding = ROUND_FLOOR
+        return numerator / denominator
+
+
+def drawdown(equity: Decimal, high_water_mark: Decimal | None) -> Decimal:
+    """``(hwm - equity) / hwm`` as a fraction in [0, 1]; 0 at or above the mark or without one."""
+    if high_water_mark is None or high_water_mark <= 0 or equity >= high_water_mark:
+        return _ZERO
+    return min(_ONE, (high_water_mark - max(equity, _ZERO)) / high_water_mark)
+
+
+def effective_risk_fraction(
+    base: Decimal, current_drawdown: Decimal, steps: Sequence[DrawdownStep]
+) -> Decimal:
+    """``base`` times the multiplier of the deepest step reached: back to ``base`` once it recovers."""
+    reached = [s for s in steps if current_drawdown >= s.drawdown]
+    if not reached:
+        return base
+    return base * max(reached, key=lambda s: s.drawdown).risk_multiplier
+
+
+def default_stop(entry: Decimal, side: Side, band: RiskBand, tick: Decimal | None = None) -> Decimal:
+    """The asset's protective stop: ``default_stop_distance`` below a buy's entry (above a sell's).
+
+    With ``tick`` it is rounded to the tick away from the entry, so the stop never moves closer than the band.
+    """
+    stop = entry * (_ONE - side.sign * band.default_stop_distance)
+    if tick is None:
+        return stop
+    rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+    return (stop / tick).to_integral_value(rounding=rounding) * tick
+
+
+def with_default_stop(ctx: OrderContext, limits: RiskLimits) -> OrderContext:
+    """``ctx`` with the asset's default stop when it has none (marked ``stop_is_default``); else unchanged."""
+    band = limits.bands.get(ctx.asset)
+    if ctx.stop_price is not None or band is None:
+        return ctx
+    stop = default_stop(ctx.entry_price, ctx.side, band, ctx.instrument.tick_size)
+    return attrs.evolve(ctx, stop_price=stop, stop_is_default=True)
+
+
+def day_loss(realized_pnl_today: Decimal, unrealized_pnl: Decimal) -> Decimal:
+    """Today's loss as a positive amount: realised P&L plus open losses (open gains do not offset)."""
+    return max(_ZERO, -(realized_pnl_today + min(unrealized_pnl, _ZERO)))
+
+
+def smallest_tradable_qty(instrument: Instrument, price: Decimal) -> Decimal:
+    """The smallest size the venue takes at ``price``: min qty and min notional, rounded up to the lot."""
+    floor_qty = max(instrument.min_qty, instrument.min_notional / price if price > 0 else _ZERO)
+    step = instrument.lot_step
+    units = (floor_qty / step).to_integral_value(rounding=ROUND_CEILING)
+    return max(units, _ONE) * step
+
+
+def _caps(ctx: OrderContext, band: RiskBand, rf: Decimal, distance: Decimal) -> list[Reduction]:
+    """Every rule as the largest quantity it allows; the first is the risk formula itself."""
+    equity, entry = ctx.equity, ctx.entry_price
+    loss_today = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl)
+    # (code, room in money, money per unit of qty, reason)
+    rules = (
+        ("risk_per_trade", equity * rf, distance, f"risk {rf} x equity {equity} over a stop of {distance}"),
+        ("position_band", band.max_position_fraction * equity, entry,
+         f"one position's notional is at most {band.max_position_fraction} x equity {equity}"),
+        ("leverage_cap", band.max_leverage * equity - ctx.open_notional, entry,
+         f"open notional {ctx.open_notional} plus this order is at most {band.max_leverage}x equity"),
+        ("budget", affordable_notional(ctx.asset, ctx.bucket_available, ctx.leverage), entry,
+         f"the bucket has {ctx.bucket_available} available at leverage {ctx.leverage}"),
+        ("strategy_risk", band.max_strategy_risk_fraction * equity - ctx.strategy_open_risk, distance,
+         f"strategy open risk {ctx.strategy_open_risk} plus this trade's is at most "
+         f"{band.max_strategy_risk_fraction} x equity"),
+        ("daily_loss", band.daily_loss_fraction * equity - loss_today, distance,
+         f"a stop-out cannot take today's loss {loss_today} past {band.daily_loss_fraction} x equity"),
+    )  # fmt: skip
+    return [Reduction(code, _floor_div(room, unit), reason) for code, room, unit, reason in rules]
+
+
+def _chain(start: Decimal, caps: Sequence[Reduction]) -> tuple[Decimal, tuple[Reduction, ...]]:
+    """The smallest limit, and each cap that lowered the running limit, in order."""
+    limit, reductions = start, []
+    for cap in caps:
+        if cap.limit < limit:
+            limit = cap.limit
+            reductions.append(cap)
+    return limit, tuple(reductions)
+
+
+def _throttled(ctx: OrderContext, band: RiskBand, limits: RiskLimits) -> Decimal:
+    dd = drawdown(ctx.equity, ctx.high_water_mark)
+    return effective_risk_fraction(band.risk_fraction, dd, limits.drawdown_steps)
+
+
+def compute_size(ctx: OrderContext, limits: RiskLimits) -> SizeResult:
+    """The largest quantity the rules allow for ``ctx`` (requested size ignored), rounded down to the lot.
+
+    Without a stop, the asset's default stop is used for sizing and reported as such.
+    """
+    band = limits.bands.get(ctx.asset)
+    if band is None:
+        reason = f"no risk band configured for {ctx.asset.value}"
+        return SizeResult(_ZERO, _ZERO, _ZERO, None, False, (), "no_risk_band", reason)
+    sized = with_default_stop(ctx, limits)
+    assert sized.stop_price is not None  # noqa: S101 - with_default_stop always sets one when a band exists
+    rf = _throttled(ctx, band, limits)
+    distance = abs(ctx.entry_price - sized.stop_price)
+    if distance == 0 or ctx.entry_price <= 0:
+        reason = f"entry {ctx.entry_price} and stop {sized.stop_price} leave no distance to size on"
+        return SizeResult(_ZERO, rf, _ZERO, sized.stop_price, True, (), "no_stop_distance", reason)
+    caps = _caps(sized, band, rf, distance)
+    limit, capped_by = _chain(caps[0].limit, caps[1:])
+    qty = ctx.instrument.round_qty(limit) if limit > 0 else _ZERO
+    return SizeResult(qty, rf, qty * distance, sized.stop_price, sized.stop_is_default, capped_by)
+
+
+def _deny(code: str, reason: str, ctx: OrderContext) -> RiskDecision:
+    return RiskDecision(False, code, reason, stop_price=ctx.stop_price, stop_is_default=ctx.stop_is_default)
+
+
+def _price_denial(ctx: OrderContext, band: RiskBand) -> RiskDecision | None:
+    entry, stop, side = ctx.entry_price, ctx.stop_price, ctx.side
+    if stop is None:
+        return _deny("no_stop", "every order needs a stop loss (apply the asset's default stop)", ctx)
+    if entry <= 0 or stop <= 0:
+        return _deny("bad_price", f"entry {entry} and stop {stop} must be positive", ctx)
+    if (stop - entry) * side.sign >= 0:
+        where = "below" if side is Side.BUY else "above"
+        return _deny("stop_wrong_side", f"a {side} needs its stop {where} entry {entry}, got {stop}", ctx)
+    if ctx.take_profit is not None and (ctx.take_profit - entry) * side.sign <= 0:
+        reason = f"take profit {ctx.take_profit} is not beyond entry {entry}"
+        return _deny("take_profit_wrong_side", reason, ctx)
+    distance = abs(entry - stop)
+    if not band.min_stop_distance * entry <= distance <= band.max_stop_distance * entry:
+        reason = (
+            f"stop distance {distance / entry:.4%} is outside the {ctx.asset.value} band "
+            f"{band.min_stop_distance:%} .. {band.max_stop_distance:%}"
+        )
+        return _deny("stop_distance", reason, ctx)
+    return None
+
+
+def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal) -> RiskDecision | None:
+    if ctx.leverage < 1 or ctx.leverage > band.max_leverage:
+        reason = f"leverage {ctx.leverage} is outside 1 .. {band.max_leverage} for {ctx.asset.value}"
+        return _deny("leverage_setting", reason, ctx)
+    if ctx.equity <= 0:
+        return _deny("no_equity", f"the {ctx.asset.value} bucket has no equity ({ctx.equity})", ctx)
+    loss, cap = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl), band.daily_loss_fraction * ctx.equity
+    if loss >= cap:
+        return _deny("daily_loss_cap", f"today's loss {loss} has reached the cap {cap}", ctx)
+    if ctx.strategy_open_positions >= band.max_strategy_positions:
+        held, most = ctx.strategy_open_positions, band.max_strategy_positions
+        reason = f"strategy {ctx.strategy_id} holds {held} positions, the most allowed is {most}"
+        return _deny("strategy_positions", reason, ctx)
+    if rf <= 0:
+        return _deny("drawdown_halt", "the drawdown throttle has reduced the risk fraction to 0", ctx)
+    return None
+
+
+def _fit_request(
+    ctx: OrderContext, caps: Sequence[Reduction], smallest: Decimal
+) -> tuple[Decimal, tuple[Reduction, ...]] | RiskDecision:
+    """The request reduced by every cap below it and rounded down to the lot; a denial if it is too small."""
+    requested = ctx.requested_qty
+    assert requested is not None  # noqa: S101 - only called with a request
+    if requested < smallest:
+        reason = f"requested {requested} is below the smallest tradable size {smallest}"
+        return _deny("below_min_size", reason, ctx)
+    limit, reductions = _chain(requested, caps)
+    qty = ctx.instrument.round_qty(limit)
+    if qty != limit:
+        lot = Reduction("lot_step", qty, f"rounded down to the lot step {ctx.instrument.lot_step}")
+        reductions = (*reductions, lot)
+    return qty, reductions
+
+
+def pretrade_check(ctx: OrderContext, limits: RiskLimits) -> RiskDecision:
+    """Check one entry against the asset's band and approve the largest size at or below the request.
+
+    Denied only when a rule fails for any size, or the smallest tradable size breaks a cap; otherwise the
+    request (or, without one, the computed size) is reduced to what the caps allow.
+    """
+    band = limits.bands.get(ctx.asset)
+    if band is None:
+        return _deny("no_risk_band", f"no risk band configured for {ctx.asset.value}", ctx)
+    rf = _throttled(ctx, band, limits)
+    # Not `or`: a denial is falsy.
+    denial = _price_denial(ctx, band)
+    if denial is None:
+        denial = _state_denial(ctx, band, rf)
+    if denial is not None:
+        return denial
+    assert ctx.stop_price is not None  # noqa: S101 - _price_denial refused a missing stop
+    distance = abs(ctx.entry_price - ctx.stop_price)
+    caps = _caps(ctx, band, rf, distance)
+    allowed, capped_by = _chain(caps[0].limit, caps[1:])
+    smallest = smallest_tradable_qty(ctx.instrument, ctx.entry_price)
+    if allowed < smallest:
+        binding = capped_by[-1] if capped_by else caps[0]
+        reason = f"the smallest tradable size {smallest} breaks {binding.code}: {binding.reason}"
+        return _deny(binding.code, reason, ctx)
+    if ctx.requested_qty is None:
+        qty, reductions = ctx.instrument.round_qty(allowed), capped_by
+    else:
+        fitted = _fit_request(ctx, caps, smallest)
+        if isinstance(fitted, RiskDecision):
+            return fitted
+        qty, reductions = fitted
+    risk_amount = qty * distance
+    summary = f"approved {qty} risking {risk_amount}"
+    if reductions:
+        summary += f", reduced by {', '.join(r.code for r in reductions)}"
+    return RiskDecision(
+        True, "ok", summary, qty, ctx.stop_price, ctx.stop_is_default, risk_amount, rf, reductions
+    )

@@ -1,0 +1,302 @@
+"""Frozen value objects shared by every layer: assets, instruments, market data, orders, fills, positions.
+
+Money on the order path is ``Decimal``. Market data (candles, quotes) is ``float``: it is an observation,
+not an amount of money; the fill model converts a price once, rounded to the instrument's tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import final
+
+import attrs
+
+from app.domain.money import quantize_down, quantize_nearest
+from app.domain.timeframes import parse_timeframe
+
+__all__ = [
+    "AccountSnapshot",
+    "Asset",
+    "Balance",
+    "Candle",
+    "ClosedTrade",
+    "Fill",
+    "Instrument",
+    "Liquidity",
+    "Order",
+    "OrderIntent",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "Quote",
+    "Side",
+    "TimeInForce",
+]
+
+
+class Asset(StrEnum):
+    """An asset class: each has its own budget bucket, risk band, paper wallet and broker."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+    FOREX = "forex"
+    OPTIONS = "options"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    POST_ONLY = "post_only"
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class OrderStatus(StrEnum):
+    """Order lifecycle states; the allowed transitions live in ``app.domain.orders``."""
+
+    NEW = "new"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    IN_FLIGHT_UNKNOWN = "in_flight_unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
+@final
+@attrs.frozen
+class Instrument:
+    """A tradable symbol with the exchange's rounding rules.
+
+    Args:
+        tick_size: smallest price increment.
+        lot_step: smallest quantity increment.
+        min_qty: smallest order quantity.
+        min_notional: smallest order value (qty x price) in the quote currency.
+    """
+
+    symbol: str
+    asset: Asset
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_step: Decimal
+    min_qty: Decimal
+    min_notional: Decimal = Decimal(0)
+
+    def round_price(self, price: Decimal) -> Decimal:
+        """The nearest valid price (ties away from zero)."""
+        return quantize_nearest(price, self.tick_size)
+
+    def round_qty(self, qty: Decimal) -> Decimal:
+        """The largest valid quantity not above ``qty`` (sizes never round up)."""
+        return quantize_down(qty, self.lot_step)
+
+
+@final
+@attrs.frozen
+class Candle:
+    """One OHLCV bar. ``ts`` is the bar's open time (UTC); the bar closes at ``ts + interval``."""
+
+    symbol: str
+    timeframe: str
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+    @property
+    def interval(self) -> timedelta:
+        return parse_timeframe(self.timeframe)
+
+    @property
+    def close_time(self) -> datetime:
+        return self.ts + self.interval
+
+
+@final
+@attrs.frozen
+class Quote:
+    symbol: str
+    ts: datetime
+    bid: float
+    ask: float
+    last: float
+
+
+@final
+@attrs.frozen
+class OrderIntent:
+    """What order_router decided to send, written to storage before the broker sees it.
+
+    ``client_order_id`` is at most 36 characters of ``[A-Za-z0-9_-]`` (see ``app.domain.ids``).
+    ``stop_loss``/``take_profit`` are attached server-side once the entry fills.
+    """
+
+    client_order_id: str
+    strategy_id: str
+    asset: Asset
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType = OrderType.MARKET
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    created_at: datetime | None = None
+    note: str = ""
+
+
+@final
+@attrs.frozen
+class Order:
+    """The broker's view of an order (the truth once it answers)."""
+
+    client_order_id: str
+    strategy_id: str
+    asset: Asset
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    price: Decimal | None = None
+    broker_order_id: str = ""
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    reason: str = ""
+    reduce_only: bool = False
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+
+@final
+@attrs.frozen
+class Fill:
+    """One execution. ``fill_id`` is unique per broker; recording a fill twice is a no-op."""
+
+    fill_id: str
+    client_order_id: str
+    asset: Asset
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    ts: datetime
+    liquidity: Liquidity = Liquidity.TAKER
+
+
+@final
+@attrs.frozen
+class Position:
+    """An open position. ``qty`` is signed: positive long, negative short."""
+
+    asset: Asset
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal
+    opened_at: datetime
+    strategy_id: str = ""
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    entry_fees: Decimal = Decimal(0)
+
+    @property
+    def side(self) -> Side:
+        return Side.BUY if self.qty > 0 else Side.SELL
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        return (mark - self.avg_price) * self.qty
+
+
+@final
+@attrs.frozen
+class Balance:
+    """Cash in one currency of one asset's wallet."""
+
+    asset: Asset
+    currency: str
+    total: Decimal
+    available: Decimal
+
+
+@final
+@attrs.frozen
+class ClosedTrade:
+    """A round trip: an entry and the exit that closed it. ``pnl`` is net of both sides' fees."""
+
+    strategy_id: str
+    asset: Asset
+    symbol: str
+    side: Side
+    qty: Decimal
+    entry_time: datetime
+    exit_time: datetime
+    entry_price: Decimal
+    exit_price: Decimal
+    fees: Decimal
+    pnl: Decimal
+    exit_reason: str
+
+
+@final
+@attrs.frozen
+class AccountSnapshot:
+    """One asset's wallet as last valued: cash and equity (cash + open positions at mark) in ``currency``."""
+
+    asset: Asset
+    currency: str
+    cash: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    ts: datetime

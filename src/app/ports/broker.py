@@ -1,0 +1,84 @@
+"""The Broker port: what order_router, sl_tp_manager and pnl_reconciler need from a venue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from app.domain.values import (
+    AccountSnapshot,
+    Balance,
+    Candle,
+    Fill,
+    Instrument,
+    Order,
+    OrderIntent,
+    Position,
+)
+
+__all__ = ["Broker", "BrokerEvent", "MarketDriven"]
+
+BrokerEvent = Order | Fill
+"""What a broker reports asynchronously: an order's new state, or an execution."""
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """One venue account for one asset (its wallet is that asset's bucket).
+
+    Methods raise the errors in ``app.ports.errors``: BrokerRejected (nothing created),
+    OrderOutcomeUnknown (ambiguous: reconcile by client id), DuplicateClientOrderId (fetch it).
+    """
+
+    async def instrument(self, symbol: str) -> Instrument:
+        """The symbol's tick size, lot step and minimums."""
+        ...
+
+    async def place_order(self, intent: OrderIntent) -> Order:
+        """Send an order; returns the broker's acknowledgement (status submitted/accepted/rejected)."""
+        ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        """Cancel a working order; returns its final state."""
+        ...
+
+    async def get_order(self, client_order_id: str) -> Order | None:
+        """The broker's view of an order by client id, or None if it never saw it."""
+        ...
+
+    async def open_orders(self) -> Sequence[Order]: ...
+
+    async def positions(self) -> Sequence[Position]: ...
+
+    async def balances(self) -> Sequence[Balance]: ...
+
+    async def account(self) -> AccountSnapshot:
+        """The account's cash and equity in its currency, as the broker values them (the P&L truth)."""
+        ...
+
+    async def rate(self, currency: str) -> Decimal | None:
+        """Value of one unit of ``currency`` in the account currency, or None if the broker has none."""
+        ...
+
+    async def fills(self, since: datetime | None = None) -> Sequence[Fill]:
+        """Executions, oldest first, optionally only those at or after ``since``."""
+        ...
+
+    async def set_trading_stop(
+        self, symbol: str, stop_loss: Decimal | None, take_profit: Decimal | None
+    ) -> None:
+        """Attach (or replace) the server-side stop loss / take profit of the whole position."""
+        ...
+
+    async def drain_events(self) -> Sequence[BrokerEvent]:
+        """Order updates and fills that happened since the last call, in the order they happened."""
+        ...
+
+
+@runtime_checkable
+class MarketDriven(Protocol):
+    """A simulated venue that advances on market data (the paper broker): it matches on each bar."""
+
+    async def on_candle(self, candle: Candle) -> None: ...

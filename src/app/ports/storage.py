@@ -1,0 +1,95 @@
+"""The Storage port: the journal (intents, orders, fills, trades, events) and current state of one mode.
+
+Paper and live each have their own store. Writes made inside ``transaction()`` commit together or not at all;
+writes outside one commit on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from app.domain.values import (
+    AccountSnapshot,
+    Asset,
+    ClosedTrade,
+    Fill,
+    Order,
+    OrderIntent,
+    Position,
+)
+
+__all__ = ["JournalEvent", "Storage"]
+
+JournalEvent = tuple[int, datetime, str, Mapping[str, Any]]
+"""(sequence, time, kind, fields) of one journal entry."""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all commit at the end of the block, or none if it raises. Nestable."""
+        ...
+
+    def next_order_seq(self) -> int:
+        """A sequence number never returned before by this store (used for client order ids)."""
+        ...
+
+    def record_intent(self, intent: OrderIntent) -> None:
+        """Write-ahead: store the intent (as an order in status ``new``) before the broker is called.
+
+        Raises StorageError if the client order id already exists.
+        """
+        ...
+
+    def save_order(self, order: Order) -> None:
+        """Insert or update an order's current state (keyed by client order id)."""
+        ...
+
+    def get_order(self, client_order_id: str) -> Order | None: ...
+
+    def orders(self, *, open_only: bool = False) -> Sequence[Order]:
+        """All orders in creation order; ``open_only`` keeps those not in a terminal state."""
+        ...
+
+    def intent(self, client_order_id: str) -> OrderIntent | None:
+        """The intent as first written (its stop loss / take profit, note)."""
+        ...
+
+    def add_fill(self, fill: Fill) -> bool:
+        """Record a fill; False (and no change) if its fill id is already recorded."""
+        ...
+
+    def fills(self, client_order_id: str | None = None) -> Sequence[Fill]: ...
+
+    def save_position(self, position: Position) -> None:
+        """Insert or replace the open position of (asset, symbol)."""
+        ...
+
+    def delete_position(self, asset: Asset, symbol: str) -> None: ...
+
+    def positions(self) -> Sequence[Position]: ...
+
+    def add_trade(self, trade: ClosedTrade) -> None: ...
+
+    def trades(self) -> Sequence[ClosedTrade]: ...
+
+    def save_account(self, snapshot: AccountSnapshot) -> None:
+        """Replace the asset's latest wallet valuation."""
+        ...
+
+    def accounts(self) -> Sequence[AccountSnapshot]: ...
+
+    def append_event(self, ts: datetime, kind: str, fields: Mapping[str, Any]) -> int:
+        """Append to the journal; returns the entry's sequence number."""
+        ...
+
+    def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...

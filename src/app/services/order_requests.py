@@ -1,0 +1,67 @@
+"""What strategies ask order_router for, and what it answers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import final
+
+import attrs
+
+from app.domain.decision import Decision
+from app.domain.values import Asset, Instrument, Order, OrderStatus, Position, Side
+
+__all__ = ["OrderRequest", "PretradeContext", "RouteResult"]
+
+
+@final
+@attrs.frozen
+class OrderRequest:
+    """A request to trade, before any check. ``price`` is the reference (last close) used for sizing checks.
+
+    ``reduce_only`` requests close or shrink a position: they pass the pipeline without entry checks,
+    since closing never adds risk.
+    """
+
+    strategy_id: str
+    asset: Asset
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    reduce_only: bool = False
+    reason: str = "signal"
+
+
+@final
+@attrs.frozen
+class RouteResult:
+    """The order as it stands after routing, and the decision that let it through or stopped it."""
+
+    order: Order
+    decision: Decision
+
+    @property
+    def accepted(self) -> bool:
+        """True when the order went to the broker and was not refused there."""
+        return self.decision.allowed and self.order.status is not OrderStatus.REJECTED
+
+
+@final
+@attrs.frozen
+class PretradeContext:
+    """What the checks see about the account when a request arrives (from the broker: the truth).
+
+    ``quote_rate`` values one unit of the instrument's quote currency in the bucket's currency.
+    """
+
+    instrument: Instrument
+    cash: Decimal
+    equity: Decimal
+    quote_rate: Decimal
+    positions: tuple[Position, ...]
+
+    def notional(self, qty: Decimal, price: Decimal) -> Decimal:
+        """``qty x price`` in the bucket's currency."""
+        return qty * price * self.quote_rate

@@ -1,0 +1,78 @@
+"""Read models for the CLI and the TUI: the store's state as plain JSON-ready dictionaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import attrs
+
+from app.domain.values import Asset
+from app.ports.storage import Storage
+
+__all__ = ["status_report", "trades_report"]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    data = attrs.asdict(obj, recurse=False)
+    return {name: _plain(data[name]) for name in fields}
+
+
+ORDER_FIELDS = (
+    "client_order_id", "strategy_id", "asset", "symbol", "side", "order_type", "qty", "status",
+    "filled_qty", "avg_price", "fee", "reason", "created_at", "updated_at",
+)
+TRADE_FIELDS = (
+    "strategy_id", "asset", "symbol", "side", "qty", "entry_time", "exit_time", "entry_price",
+    "exit_price", "fees", "pnl", "exit_reason",
+)
+POSITION_FIELDS = ("asset", "symbol", "qty", "avg_price", "stop_loss", "take_profit", "strategy_id", "opened_at")
+
+
+def status_report(store: Storage) -> dict[str, Any]:
+    """Per asset: cash, equity (as the broker last valued them), open positions, closed trades."""
+    positions = store.positions()
+    trades = store.trades()
+    open_count = Counter(p.asset for p in positions)
+    trade_count = Counter(t.asset for t in trades)
+    rows = []
+    for account in sorted(store.accounts(), key=lambda a: list(Asset).index(a.asset)):
+        rows.append(
+            {
+                "asset": account.asset.value,
+                "currency": account.currency,
+                "cash": _plain(account.cash.quantize(Decimal("0.01"))),
+                "equity": _plain(account.equity.quantize(Decimal("0.01"))),
+                "realized_pnl": _plain(account.realized_pnl.quantize(Decimal("0.01"))),
+                "open_positions": open_count[account.asset],
+                "trades": trade_count[account.asset],
+                "as_of": _plain(account.ts),
+            }
+        )
+    return {
+        "assets": rows,
+        "positions": [_row(p, POSITION_FIELDS) for p in positions],
+        "open_orders": len(store.orders(open_only=True)),
+        "trades": len(trades),
+    }
+
+
+def trades_report(store: Storage) -> dict[str, Any]:
+    """Every order in creation order and every closed trade."""
+    return {
+        "orders": [_row(o, ORDER_FIELDS) for o in store.orders()],
+        "trades": [_row(t, TRADE_FIELDS) for t in store.trades()],
+    }

@@ -1,0 +1,128 @@
+"""trade_executor: turns one strategy spec's signals into order requests for order_router.
+
+A signal computed on a bar's close becomes a market order that fills at the next bar's open. The executor
+never places orders itself and never sizes beyond what risk_manager computes.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import attrs
+
+from app.domain.money import to_decimal
+from app.domain.values import Asset, Candle, OrderStatus, Position, Side
+from app.learning.strategies.signals import BarSignal, SignalEngine
+from app.learning.strategies.spec import StrategySpec
+from app.ports.storage import Storage
+from app.services.order_requests import OrderRequest
+from app.services.order_router import OrderRouter
+from app.services.pnl_reconciler import PnlReconciler
+from app.services.risk_manager import RiskManager
+
+__all__ = ["TradeExecutor"]
+
+log = logging.getLogger("app.trade_executor")
+
+
+class TradeExecutor:
+    def __init__(
+        self,
+        spec: StrategySpec,
+        *,
+        router: OrderRouter,
+        reconciler: PnlReconciler,
+        risk: RiskManager,
+        storage: Storage,
+    ) -> None:
+        self.spec = spec
+        self._engine = SignalEngine(spec)
+        self._router = router
+        self._reconciler = reconciler
+        self._risk = risk
+        self._storage = storage
+        self._working: str | None = None
+
+    @property
+    def asset(self) -> Asset:
+        return self.spec.asset
+
+    async def on_candle(self, candle: Candle) -> None:
+        """Update the signals with a closed bar of the spec's symbol and act on them."""
+        if candle.symbol != self.spec.symbol or candle.timeframe != self.spec.timeframe:
+            return
+        signal = self._engine.update(candle)
+        if self._order_working():
+            return
+        position = self._reconciler.position(self.asset, self.spec.symbol)
+        price = to_decimal(candle.close)
+        request = self._decide(signal, position, price)
+        if request is None:
+            return
+        if not request.reduce_only:
+            context = await self._router.context(self.asset, self.spec.symbol)
+            fraction = to_decimal(self.spec.sizing.fraction)
+            qty = self._risk.compute_size(fraction, price, context, to_decimal(self.spec.costs.fee_rate))
+            if qty <= 0:
+                log.info("entry skipped: size rounds to zero", extra={"strategy_id": self.spec.id})
+                return
+            request = attrs.evolve(request, qty=qty)
+        result = await self._router.place_order(request)
+        if result.accepted:
+            self._working = result.order.client_order_id
+
+    def _order_working(self) -> bool:
+        if self._working is None:
+            return False
+        order = self._storage.get_order(self._working)
+        if order is None or order.status.is_terminal or order.status is OrderStatus.IN_FLIGHT_UNKNOWN:
+            self._working = None if order is None or order.status.is_terminal else self._working
+        return self._working is not None
+
+    def _decide(self, signal: BarSignal, position: Position | None, price: Decimal) -> OrderRequest | None:
+        if position is not None and position.strategy_id not in ("", self.spec.id):
+            return None  # another strategy holds this symbol: the scheduler's business, not ours
+        if position is not None and position.qty > 0 and signal.long_exit:
+            return self._exit(position, price)
+        if position is not None and position.qty < 0 and signal.short_exit:
+            return self._exit(position, price)
+        if position is None and signal.long_entry:
+            return self._entry(Side.BUY, price)
+        if position is None and signal.short_entry and self.asset is not Asset.SPOT:
+            return self._entry(Side.SELL, price)
+        return None
+
+    def _exit(self, position: Position, price: Decimal) -> OrderRequest:
+        return OrderRequest(
+            strategy_id=self.spec.id,
+            asset=self.asset,
+            symbol=self.spec.symbol,
+            side=position.side.opposite,
+            qty=abs(position.qty),
+            price=price,
+            reduce_only=True,
+            reason="signal",
+        )
+
+    def _entry(self, side: Side, price: Decimal) -> OrderRequest:
+        return OrderRequest(
+            strategy_id=self.spec.id,
+            asset=self.asset,
+            symbol=self.spec.symbol,
+            side=side,
+            qty=Decimal(0),  # sized by risk_manager just before routing
+            price=price,
+            stop_loss=self._protective(side, price, self.spec.stop_loss, -1),
+            take_profit=self._protective(side, price, self.spec.take_profit, 1),
+            reason="signal",
+        )
+
+    def _protective(self, side: Side, price: Decimal, level: object, direction: int) -> Decimal | None:
+        """A stop (direction -1) or target (+1) away from ``price`` on the right side for ``side``."""
+        if level is None:
+            return None
+        pct = getattr(level, "pct", None)
+        if pct is None:
+            return None
+        return price * (1 + to_decimal(pct) * direction * side.sign)

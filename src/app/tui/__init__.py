@@ -1,0 +1,3 @@
+"""The Textual operator interface (``app tui``)."""
+
+__all__: list[str] = []

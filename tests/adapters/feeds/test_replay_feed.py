@@ -1,0 +1,233 @@
+"""ReplayFeed: files and folders merged in time order, resume after a timestamp, and paced delivery."""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from app.adapters.feeds.replay import ReplayFeed
+from app.domain.values import Candle
+from app.ports import MarketData
+from app.ports.errors import DataError
+
+DATA = Path("/work/shared/data")
+ETHBTC = DATA / "crypto_spot_5m" / "ETHBTC.csv"
+HEADER = "timestamp,open,high,low,close,volume"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class RecordingSleep:
+    """A fake sleep that records each wait instead of waiting."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def _write(folder: Path, name: str, minutes: list[int], close: float = 1.0) -> Path:
+    lines = [f"{(T0 + timedelta(minutes=m)).isoformat()},{close},{close},{close},{close},1" for m in minutes]
+    path = folder / name
+    path.write_text("\n".join([HEADER, *lines]) + "\n")
+    return path
+
+
+def _collect(feed: ReplayFeed, after: datetime | None = None) -> list[Candle]:
+    async def main() -> list[Candle]:
+        return [candle async for candle in feed.stream(after=after)]
+
+    return trio.run(main)
+
+
+def test_replay_feed_is_a_market_data_port() -> None:
+    assert isinstance(ReplayFeed(ETHBTC), MarketData)
+
+
+def test_one_file_streams_every_bar_in_order_with_its_symbol_and_timeframe() -> None:
+    feed = ReplayFeed(ETHBTC)
+
+    candles = _collect(feed)
+
+    assert (feed.symbols(), feed.timeframe("ETHBTC"), len(candles)) == (("ETHBTC",), "5m", 5760)
+    assert candles[0] == Candle(
+        "ETHBTC",
+        "5m",
+        datetime(2018, 1, 10, 4, 55, tzinfo=UTC),
+        0.0984,
+        0.0994766,
+        0.09828605,
+        0.0994766,
+        1820.54447418,
+    )
+    assert all(a.ts < b.ts for a, b in itertools.pairwise(candles))
+
+
+def test_a_folder_merges_its_files_in_time_order_with_ties_by_symbol(tmp_path: Path) -> None:
+    _write(tmp_path, "BBB.csv", [0, 5, 10, 15])
+    _write(tmp_path, "AAA.csv", [5, 10, 20])
+    (tmp_path / "notes.txt").write_text("not data")
+
+    candles = _collect(ReplayFeed(tmp_path))
+
+    assert [(c.ts.minute, c.symbol) for c in candles] == [
+        (0, "BBB"),
+        (5, "AAA"),
+        (5, "BBB"),
+        (10, "AAA"),
+        (10, "BBB"),
+        (15, "BBB"),
+        (20, "AAA"),
+    ]
+
+
+def test_the_shared_5m_folder_replays_six_symbols_in_time_order() -> None:
+    feed = ReplayFeed(DATA / "crypto_spot_5m")
+
+    candles = _collect(feed)
+
+    assert feed.symbols() == ("ADABTC", "DASHBTC", "ETCBTC", "ETHBTC", "LTCBTC", "XLMBTC")
+    assert len(candles) == len(feed) == sum(r.rows_read for r in feed.reports())
+    keys = [(c.ts, c.symbol) for c in candles]
+    assert keys == sorted(keys)
+
+
+def test_a_sequence_of_files_is_merged_like_a_folder(tmp_path: Path) -> None:
+    files = [_write(tmp_path, "BBB.csv", [0, 5]), _write(tmp_path, "AAA.csv", [0, 5])]
+
+    candles = _collect(ReplayFeed(files))
+
+    assert [c.symbol for c in candles] == ["AAA", "BBB", "AAA", "BBB"]
+
+
+def test_after_resumes_with_the_first_candle_later_than_it() -> None:
+    feed = ReplayFeed(ETHBTC)
+    everything = _collect(feed)
+
+    resumed = _collect(feed, after=everything[99].ts)
+
+    assert resumed == everything[100:]
+
+
+def test_after_between_bars_skips_to_the_next_one(tmp_path: Path) -> None:
+    feed = ReplayFeed(_write(tmp_path, "X.csv", [0, 5, 10]))
+
+    resumed = _collect(feed, after=T0 + timedelta(minutes=7))
+
+    assert [c.ts.minute for c in resumed] == [10]
+
+
+def test_start_and_end_bound_the_replay_half_open(tmp_path: Path) -> None:
+    path = _write(tmp_path, "X.csv", [0, 5, 10, 15, 20])
+
+    feed = ReplayFeed(path, start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=15))
+
+    assert [c.ts.minute for c in _collect(feed)] == [5, 10]
+
+
+def test_reports_cover_each_symbol(tmp_path: Path) -> None:
+    _write(tmp_path, "AAA.csv", [0, 5, 5, 10])
+    _write(tmp_path, "BBB.csv", [0, 5, 20])
+
+    reports = ReplayFeed(tmp_path).reports()
+
+    assert [(r.symbol, r.duplicates_dropped, r.gaps) for r in reports] == [("AAA", 1, 0), ("BBB", 0, 2)]
+
+
+def test_a_bad_file_in_the_folder_fails_before_anything_streams(tmp_path: Path) -> None:
+    _write(tmp_path, "AAA.csv", [0, 5])
+    (tmp_path / "BBB.csv").write_text(f"{HEADER}\nsoon,1,1,1,1,1\n")
+
+    with pytest.raises(DataError, match=r"BBB\.csv: line 2"):
+        ReplayFeed(tmp_path)
+
+
+def test_two_files_with_the_same_symbol_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "AAA.csv", [0, 5])
+    (tmp_path / "AAA.json").write_text("[[1704067200000, 1, 1, 1, 1, 1], [1704067500000, 1, 1, 1, 1, 1]]")
+
+    with pytest.raises(DataError, match="symbol AAA is already read from"):
+        ReplayFeed(tmp_path)
+
+
+def test_a_folder_without_data_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "readme.txt").write_text("nothing here")
+
+    with pytest.raises(DataError, match="no data files"):
+        ReplayFeed(tmp_path)
+
+
+def test_asking_for_an_unknown_symbol_names_the_known_ones() -> None:
+    with pytest.raises(DataError, match="unknown symbol 'BTCUSDT': this replay has ETHBTC"):
+        ReplayFeed(ETHBTC).timeframe("BTCUSDT")
+
+
+def test_a_naive_resume_time_is_refused() -> None:
+    feed = ReplayFeed(ETHBTC)
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _collect(feed, after=datetime(2018, 1, 11))  # noqa: DTZ001 - the naive time is the point
+
+
+@pytest.mark.parametrize("speed", [0, -2.0])
+def test_speed_must_be_positive(speed: float) -> None:
+    with pytest.raises(ValueError, match="speed must be positive"):
+        ReplayFeed(ETHBTC, speed=speed)
+
+
+def test_paced_replay_takes_bars_times_interval_over_speed_of_virtual_time() -> None:
+    bars, speed = 288, 60.0
+    feed = ReplayFeed(
+        ETHBTC, speed=speed, end=datetime(2018, 1, 10, 4, 55, tzinfo=UTC) + bars * timedelta(minutes=5)
+    )
+
+    async def main() -> tuple[int, float]:
+        began = trio.current_time()
+        count = len([candle async for candle in feed.stream()])
+        return count, trio.current_time() - began
+
+    count, elapsed = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    assert count == bars
+    assert elapsed == pytest.approx(bars * 300 / speed)
+
+
+def test_paced_replay_sleeps_once_per_timestamp_not_per_symbol(tmp_path: Path) -> None:
+    _write(tmp_path, "AAA.csv", [0, 5, 10])
+    _write(tmp_path, "BBB.csv", [0, 5, 10, 20])
+    sleep = RecordingSleep()
+
+    candles = _collect(ReplayFeed(tmp_path, speed=10.0, sleep=sleep))
+
+    assert len(candles) == 7
+    assert sleep.waits == [30.0, 30.0, 30.0, 60.0]
+
+
+def test_max_speed_never_waits() -> None:
+    sleep = RecordingSleep()
+
+    _collect(ReplayFeed(ETHBTC, sleep=sleep))
+
+    assert sleep.waits
+    assert set(sleep.waits) == {0}
+
+
+def test_a_max_speed_replay_can_be_cancelled() -> None:
+    feed = ReplayFeed(ETHBTC)
+
+    async def main() -> int:
+        delivered = 0
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            async with aclosing(feed.stream()) as stream:
+                async for _ in stream:
+                    delivered += 1
+        return delivered
+
+    assert trio.run(main) == 0

@@ -1,0 +1,240 @@
+"""What only the SQLite file shows: migrations, WAL, file modes, persistence, read-only, crash safety."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from app.adapters.storage.sqlite import SCHEMA_VERSION, SqliteStorage
+from app.adapters.storage.sqlite.schema import MIGRATIONS, Migration, migrate
+from app.domain.values import Asset, OrderIntent, Position, Side
+from app.ports.errors import StorageError
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def an_intent(cid: str = "demo-00000001") -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy_id="demo",
+        asset=Asset.SPOT,
+        symbol="ETHBTC",
+        side=Side.BUY,
+        qty=Decimal("0.10"),
+        stop_loss=Decimal("0.05"),
+        created_at=T0,
+    )
+
+
+def versions_in(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    return [r[0] for r in rows]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "paper.db"
+
+
+@pytest.fixture
+def raw_db(db_path: Path) -> Iterator[Database]:
+    """A database handle with no migrations applied, in autocommit mode as SqliteStorage uses it."""
+    db = Database(sqlite3.connect(db_path, isolation_level=None), execute_plugins=False)
+    yield db
+    db.close()
+
+
+# -- migrations ------------------------------------------------------------------------------------------
+
+
+def test_a_new_database_records_every_migration_up_to_the_current_version(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert versions_in(db_path) == [m.version for m in MIGRATIONS]
+
+
+def test_a_database_one_version_behind_is_migrated_on_open(raw_db: Database, db_path: Path) -> None:
+    migrate(raw_db, db_path, MIGRATIONS[:-1])
+    raw_db.close()
+    with SqliteStorage.open(db_path) as store:
+        store.record_intent(an_intent())
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.intent("demo-00000001") == an_intent()
+
+
+def add_column(db: Database) -> None:
+    db.conn.execute("ALTER TABLE meta ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+
+
+def test_migrate_applies_only_the_pending_migrations_and_keeps_data(raw_db: Database, db_path: Path) -> None:
+    migrate(raw_db, db_path, MIGRATIONS)
+    raw_db.conn.execute("INSERT INTO meta (key, value) VALUES ('seed', '7')")
+    later = Migration(SCHEMA_VERSION + 1, "a note on meta", add_column)
+    reached = migrate(raw_db, db_path, (*MIGRATIONS, later))
+    assert reached == SCHEMA_VERSION + 1
+    assert raw_db.conn.execute("SELECT key, value, note FROM meta").fetchall() == [("seed", "7", "")]
+    assert versions_in(db_path)[-1] == SCHEMA_VERSION + 1
+
+
+def fail_halfway(db: Database) -> None:
+    db.conn.execute("CREATE TABLE half (x INTEGER)")
+    db.conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+
+def test_a_failed_migration_leaves_the_previous_version_intact(raw_db: Database, db_path: Path) -> None:
+    migrate(raw_db, db_path, MIGRATIONS)
+    broken = Migration(SCHEMA_VERSION + 1, "broken", fail_halfway)
+    with pytest.raises(StorageError, match=f"migration {SCHEMA_VERSION + 1}"):
+        migrate(raw_db, db_path, (*MIGRATIONS, broken))
+    assert versions_in(db_path)[-1] == SCHEMA_VERSION
+    assert "half" not in raw_db.table_names()
+
+
+def test_a_database_from_a_newer_program_is_refused_naming_the_file(db_path: Path) -> None:
+    SqliteStorage.open(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (999, 'future', '2099-01-01')")
+    conn.close()
+    with pytest.raises(StorageError, match="newer") as refused:
+        SqliteStorage.open(db_path)
+    assert str(db_path) in str(refused.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(db_path: Path) -> None:
+    db_path.write_bytes(b"timestamp,open,high,low,close,volume\n" * 200)
+    with pytest.raises(StorageError) as refused:
+        SqliteStorage.open(db_path)
+    assert str(db_path) in str(refused.value)
+
+
+# -- journal mode and file modes -----------------------------------------------------------------------
+
+
+def test_the_database_is_in_wal_mode(db_path: Path) -> None:
+    SqliteStorage.open(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_a_new_database_and_its_wal_files_are_readable_by_the_owner_only(db_path: Path) -> None:
+    previous = os.umask(0)  # the most permissive umask: the modes must not depend on it
+    try:
+        with SqliteStorage.open(db_path) as store:
+            store.set_meta("k", "v")
+            side_files = [db_path.with_name(db_path.name + s) for s in ("-wal", "-shm")]
+            assert [mode(p) for p in [db_path, *side_files]] == [0o600, 0o600, 0o600]
+    finally:
+        os.umask(previous)
+
+
+def test_missing_parent_folders_are_created_for_the_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0)
+    try:
+        SqliteStorage.open(tmp_path / "home" / "state" / "paper.db").close()
+    finally:
+        os.umask(previous)
+    assert (mode(tmp_path / "home"), mode(tmp_path / "home" / "state")) == (0o700, 0o700)
+
+
+def test_an_existing_parent_folder_keeps_its_mode(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    SqliteStorage.open(tmp_path / "paper.db").close()
+    assert mode(tmp_path) == 0o755
+
+
+# -- persistence ---------------------------------------------------------------------------------------
+
+
+def test_everything_written_is_there_after_reopening(db_path: Path) -> None:
+    position = Position(Asset.SPOT, "ETHBTC", Decimal("0.10"), Decimal("0.0523"), T0)
+    with SqliteStorage.open(db_path) as store:
+        store.record_intent(an_intent())
+        store.save_position(position)
+        seq = store.append_event(T0, "session_started", {"epoch": 1})
+        store.set_meta("seed", "7")
+    with SqliteStorage.open(db_path) as store:
+        assert store.intent("demo-00000001") == an_intent()
+        assert store.positions() == [position]
+        assert list(store.events()) == [(seq, T0, "session_started", {"epoch": 1})]
+        assert store.get_meta("seed") == "7"
+
+
+def test_the_order_sequence_continues_after_reopening(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        before = [store.next_order_seq() for _ in range(3)]
+    with SqliteStorage.open(db_path) as store:
+        after = store.next_order_seq()
+    assert after > max(before)
+
+
+def test_an_uncommitted_transaction_is_lost_when_the_process_is_killed(db_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from datetime import UTC, datetime
+        from app.adapters.storage.sqlite import SqliteStorage
+        store = SqliteStorage.open({str(db_path)!r})
+        ts = datetime.now(UTC)
+        with store.transaction():
+            store.append_event(ts, "committed", {{}})
+        store.next_order_seq()
+        with store.transaction():
+            store.append_event(ts, "in_flight", {{}})
+            store.next_order_seq()
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert done.returncode == -9
+    with SqliteStorage.open(db_path) as store:
+        assert [e[2] for e in store.events()] == ["committed"]
+        assert store.next_order_seq() == 2
+
+
+# -- read-only ---------------------------------------------------------------------------------------------
+
+
+def test_read_only_sees_what_a_live_writer_committed(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as writer:
+        writer.record_intent(an_intent())
+        with SqliteStorage.open(db_path, readonly=True) as reader:
+            assert [o.client_order_id for o in reader.orders()] == ["demo-00000001"]
+
+
+def test_read_only_refuses_writes(db_path: Path) -> None:
+    SqliteStorage.open(db_path).close()
+    with SqliteStorage.open(db_path, readonly=True) as reader, pytest.raises(StorageError):
+        reader.set_meta("k", "v")
+    with SqliteStorage.open(db_path) as store:
+        assert store.get_meta("k") is None
+
+
+def test_read_only_open_of_a_missing_file_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "home" / "paper.db"
+    with pytest.raises(StorageError, match="no such database") as refused:
+        SqliteStorage.open(missing, readonly=True)
+    assert str(missing) in str(refused.value)
+    assert not (tmp_path / "home").exists()
+
+
+def test_read_only_open_of_an_unmigrated_database_is_refused(raw_db: Database, db_path: Path) -> None:
+    migrate(raw_db, db_path, MIGRATIONS[:-1])
+    with pytest.raises(StorageError, match="needs migrating"):
+        SqliteStorage.open(db_path, readonly=True)
