@@ -112,6 +112,8 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
     clock = MarketClock()
     assets = sorted({s.asset for s in specs}, key=list(Asset).index) or [Asset.SPOT]
     sims = {asset: _sim_broker(config, asset) for asset in assets}
+    for sim in sims.values():
+        sim.restore(storage.orders(), storage.fills(), storage.positions())
     brokers: dict[Asset, Broker] = dict(sims)
     risk = RiskManager({a: to_decimal(config.get_asset(a).risk.max_notional_per_order) for a in assets})
     router = OrderRouter(
@@ -137,6 +139,7 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         on_status=on_status,
         status_interval=options.status_interval or config.runtime.status_interval_s,
         max_bars=options.bars,
+        router=router,
     )
     return PaperRun(runtime=runtime, storage=storage, home=home, config=config, specs=specs)
 

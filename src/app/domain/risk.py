@@ -358,7 +358,9 @@ def compute_size(ctx: OrderContext, limits: RiskLimits) -> SizeResult:
     distance = abs(ctx.entry_price - sized.stop_price)
     if distance == 0 or ctx.entry_price <= 0:
         reason = f"entry {ctx.entry_price} and stop {sized.stop_price} leave no distance to size on"
-        return SizeResult(_ZERO, rf, _ZERO, sized.stop_price, True, (), "no_stop_distance", reason)
+        return SizeResult(
+            _ZERO, rf, _ZERO, sized.stop_price, sized.stop_is_default, (), "no_stop_distance", reason
+        )
     caps = _caps(sized, band, rf, distance)
     limit, capped_by = _chain(caps[0].limit, caps[1:])
     qty = ctx.instrument.round_qty(limit) if limit > 0 else _ZERO

@@ -1,6 +1,7 @@
 """app_runtime: the lifecycle of a paper (later live) run.
 
-For each closed bar from the feed, in this order: the simulated venues match what waits for the bar (orders
+After a restart, bars up to the last one processed only warm the venues and strategies up (nothing trades),
+then the run continues where it stopped. For each new closed bar from the feed, in this order: the simulated venues match what waits for the bar (orders
 placed on the previous bar fill at this bar's open; stops and targets trigger inside it), market time moves
 to the bar's close, pnl_reconciler journals what the brokers reported, the strategies act on the bar's close,
 and the bar is marked processed. A status line is reported every ``status_interval`` seconds of wall time.
@@ -22,6 +23,7 @@ from app.ports.broker import MarketDriven
 from app.ports.market_data import MarketData
 from app.ports.storage import Storage
 from app.services.market_clock import MarketClock
+from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
 from app.services.trade_executor import TradeExecutor
 
@@ -68,6 +70,7 @@ class AppRuntime:
         on_status: Callable[[RunStatus], None] = lambda status: None,
         status_interval: float = 5.0,
         max_bars: int | None = None,
+        router: OrderRouter | None = None,
     ) -> None:
         self._feed = feed
         self._venues = list(venues)
@@ -79,6 +82,8 @@ class AppRuntime:
         self._status_interval = status_interval
         self._max_bars = max_bars
         self._bars = 0
+        self._router = router
+        self._resume_after: datetime | None = None
         self._accounts: tuple[AccountSnapshot, ...] = ()
 
     @property
@@ -87,7 +92,15 @@ class AppRuntime:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> RunStatus:
         """Consume the feed until it ends, ``max_bars`` is reached or the run is cancelled."""
-        self._storage.append_event(self._clock.now(), "run_started", {"max_bars": self._max_bars})
+        last = self._storage.get_meta(LAST_BAR_KEY)
+        self._resume_after = datetime.fromisoformat(last) if last else None
+        self._storage.append_event(
+            self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
+        )
+        if self._router is not None:
+            await self._router.resolve_in_flight()
+        for executor in self._executors:
+            executor.recover_working_order()
         self._accounts = tuple(await self._reconciler.pull_accounts())
         task_status.started()
         try:
@@ -128,9 +141,20 @@ class AppRuntime:
 
     async def _consume(self) -> None:
         async for candle in self._feed.stream():
+            if self._resume_after is not None and candle.ts <= self._resume_after:
+                self._warm_up(candle)
+                continue
             await self.on_candle(candle)
             if self._max_bars is not None and self._bars >= self._max_bars:
                 return
+
+    def _warm_up(self, candle: Candle) -> None:
+        """A bar processed before a restart: teach venues and strategies its prices, trade nothing."""
+        for venue in self._venues:
+            venue.observe(candle)
+        for executor in self._executors:
+            executor.warm_up(candle)
+        self._clock.advance_to(candle.close_time)
 
     async def _report_periodically(self) -> None:
         while True:

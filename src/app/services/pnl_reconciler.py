@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from app.domain.positions import apply_fill
+from app.domain.positions import PositionChange, apply_fill
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Order, Position
 from app.ports.broker import Broker
 from app.ports.clock import Clock
@@ -74,6 +74,17 @@ class PnlReconciler:
         return attrs.evolve(order, strategy_id=stored.strategy_id)
 
     async def _on_fill(self, asset: Asset, fill: Fill) -> ClosedTrade | None:
+        with self._storage.transaction():
+            change = self._book_fill(asset, fill)
+        if change is None:
+            return None
+        opened = change.position is not None and change.closed is None
+        if opened:
+            await self._sl_tp.attach(asset, fill.symbol, fill.client_order_id)
+        return change.closed
+
+    def _book_fill(self, asset: Asset, fill: Fill) -> PositionChange | None:
+        """Journal the fill with the position and trade it produces, in one transaction (all or nothing)."""
         if not self._storage.add_fill(fill):
             return None  # already journaled: fills are idempotent by id
         intent = self._storage.intent(fill.client_order_id)
@@ -82,24 +93,17 @@ class PnlReconciler:
         strategy_id = intent.strategy_id if intent else (order.strategy_id if order else "")
         before = self.position(asset, fill.symbol)
         change = apply_fill(before, fill, strategy_id=strategy_id, exit_reason=reason)
-        with self._storage.transaction():
-            if change.position is None:
-                self._storage.delete_position(asset, fill.symbol)
-            else:
-                position = change.position
-                if intent is not None and (before is None or change.closed is None):
-                    position = attrs.evolve(
-                        position, stop_loss=intent.stop_loss, take_profit=intent.take_profit
-                    )
-                elif before is not None:
-                    position = attrs.evolve(
-                        position, stop_loss=before.stop_loss, take_profit=before.take_profit
-                    )
-                self._storage.save_position(position)
-            if change.closed is not None:
-                self._storage.add_trade(change.closed)
-                self._storage.append_event(fill.ts, "trade_closed", attrs.asdict(change.closed))
-        opened = change.position is not None and change.closed is None
-        if opened:
-            await self._sl_tp.attach(asset, fill.symbol, fill.client_order_id)
-        return change.closed
+        if change.position is None:
+            self._storage.delete_position(asset, fill.symbol)
+        else:
+            position = change.position
+            if intent is not None and (before is None or change.closed is None):
+                position = attrs.evolve(position, stop_loss=intent.stop_loss, take_profit=intent.take_profit)
+            elif before is not None:
+                position = attrs.evolve(position, stop_loss=before.stop_loss, take_profit=before.take_profit)
+            self._storage.save_position(position)
+        if change.closed is not None:
+            self._storage.add_trade(change.closed)
+            self._storage.append_event(fill.ts, "trade_closed", attrs.asdict(change.closed))
+            log.info("trade closed", extra={"symbol": fill.symbol, "pnl": str(change.closed.pnl)})
+        return change

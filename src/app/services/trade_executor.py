@@ -48,6 +48,17 @@ class TradeExecutor:
     def asset(self) -> Asset:
         return self.spec.asset
 
+    def warm_up(self, candle: Candle) -> None:
+        """Feed a bar processed before a restart into the signals without acting on it."""
+        if candle.symbol == self.spec.symbol and candle.timeframe == self.spec.timeframe:
+            self._engine.update(candle)
+
+    def recover_working_order(self) -> None:
+        """After a restart, pick up this strategy's order that is still working, if any."""
+        for order in self._storage.orders(open_only=True):
+            if order.strategy_id == self.spec.id:
+                self._working = order.client_order_id
+
     async def on_candle(self, candle: Candle) -> None:
         """Update the signals with a closed bar of the spec's symbol and act on them."""
         if candle.symbol != self.spec.symbol or candle.timeframe != self.spec.timeframe:

@@ -153,7 +153,7 @@ def test_signals_on_truncated_data_equal_the_full_data_signals(ethbtc: pd.DataFr
             )
 
 
-# --- the live engine ------------------------------------------------------------------------------------------
+# --- the live engine ------------------------------------------------------------------------------
 
 
 def test_the_engine_gives_the_batch_signals_for_the_sma_cross(ethbtc: pd.DataFrame) -> None:
@@ -207,13 +207,11 @@ def test_a_window_shorter_than_the_warmup_is_refused() -> None:
 
 
 def test_the_engine_is_quiet_during_the_warmup(ethbtc: pd.DataFrame) -> None:
-    engine = SignalEngine(
-        spec_of({"long_entry": "close > -1"}, params={}, stop_loss={"atr": 1.0, "atr_period": 5})
-    )
+    engine = SignalEngine(spec_of({"long_entry": "close > sma(close, 10) - 1"}))
 
-    fired = [engine.update(candle).long_entry for candle in candles(ethbtc.iloc[:8])]
+    fired = [engine.update(candle).long_entry for candle in candles(ethbtc.iloc[:12])]
 
-    assert fired == [True] * 8  # a rule needing no warm-up fires at once; the ATR stop does not gate signals
+    assert fired == [False] * 9 + [True] * 3
 
 
 def test_the_engine_refuses_another_symbol(ethbtc: pd.DataFrame) -> None:

@@ -104,7 +104,7 @@ def test_a_spec_is_frozen() -> None:
 
 
 def test_an_unknown_key_is_refused_with_a_suggestion() -> None:
-    problems = problems_of(minimal(stop_los={"pct": 2}))
+    problems = problems_of(minimal(stop_los={"pct": 0.02}))
 
     assert problems == [
         (
@@ -190,7 +190,7 @@ def test_an_exit_without_its_entry_is_refused() -> None:
 
 
 def test_risk_sizing_needs_a_risk_fraction() -> None:
-    problems = problems_of(minimal(sizing={"mode": "risk"}, stop_loss={"pct": 2}))
+    problems = problems_of(minimal(sizing={"mode": "risk"}, stop_loss={"pct": 0.02}))
 
     assert problems == [
         ("sizing", "mode 'risk' needs risk_fraction: the share of equity lost if the stop is hit")
@@ -206,10 +206,10 @@ def test_risk_sizing_needs_a_stop_loss() -> None:
 @pytest.mark.parametrize(
     ("stop", "reason"),
     [
-        ({"pct": 2, "atr": 1.5}, "give exactly one of pct"),
+        ({"pct": 0.02, "atr": 1.5}, "give exactly one of pct"),
         ({}, "give exactly one of pct"),
-        ({"pct": 2, "atr_period": 20}, "atr_period goes with atr, not with pct"),
-        ({"pct": 100}, "would put a long's stop at or below zero"),
+        ({"pct": 0.02, "atr_period": 20}, "atr_period goes with atr, not with pct"),
+        ({"pct": 2}, "would put a long's stop at or below zero: pct is a fraction (0.02 = 2%)"),
         ({"pct": -1}, "greater than 0"),
     ],
 )
@@ -315,8 +315,8 @@ def test_with_params_refuses_an_unknown_param() -> None:
         parse_spec(minimal()).with_params(slow=3)
 
 
-def test_a_percent_stop_lies_that_percent_of_the_price_away() -> None:
-    assert StopRule(pct=2.0).distance(250.0) == pytest.approx(5.0)
+def test_a_pct_stop_lies_that_fraction_of_the_price_away() -> None:
+    assert StopRule(pct=0.02).distance(250.0) == pytest.approx(5.0)
 
 
 def test_an_atr_stop_lies_its_multiple_of_the_atr_away() -> None:

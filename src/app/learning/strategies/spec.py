@@ -141,7 +141,7 @@ class Sizing(_Model):
 
 
 class StopRule(_Model):
-    """A distance from the entry price: ``pct`` percent of it, or ``atr`` times the ATR(``atr_period``)."""
+    """A distance from the entry price: a fraction ``pct`` of it (0.02 = 2%), or ``atr`` x ATR(atr_period)."""
 
     pct: float | None = Field(None, gt=0)
     atr: float | None = Field(None, gt=0)
@@ -151,16 +151,16 @@ class StopRule(_Model):
     def _one_kind(self) -> StopRule:
         if (self.pct is None) == (self.atr is None):
             raise _problem(
-                "give exactly one of pct (percent of the entry price) or atr (a multiple of the ATR)"
+                "give exactly one of pct (a fraction of the entry price) or atr (a multiple of the ATR)"
             )
         if self.pct is not None and "atr_period" in self.model_fields_set:
             raise _problem("atr_period goes with atr, not with pct")
         return self
 
     def distance(self, price: float, atr_value: float = float("nan")) -> float:
-        """How far from ``price`` the level lies: pct/100 x price, or atr x ``atr_value`` (ATR at entry)."""
+        """How far from ``price`` the level lies: pct x price, or atr x ``atr_value`` (the ATR at entry)."""
         if self.pct is not None:
-            return price * self.pct / 100.0
+            return price * self.pct
         return float(typing.cast(float, self.atr) * atr_value)
 
 
@@ -220,8 +220,9 @@ class StrategySpec(_Model):
     @field_validator("stop_loss", "trailing_stop")
     @classmethod
     def _below_entry(cls, stop: StopRule | None) -> StopRule | None:
-        if stop is not None and stop.pct is not None and stop.pct >= 100:
-            raise _problem(f"pct {stop.pct} would put a long's stop at or below zero: use less than 100")
+        if stop is not None and stop.pct is not None and stop.pct >= 1:
+            msg = f"pct {stop.pct} would put a long's stop at or below zero: pct is a fraction (0.02 = 2%)"
+            raise _problem(msg)
         return stop
 
     @model_validator(mode="after")

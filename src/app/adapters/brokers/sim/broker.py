@@ -169,6 +169,48 @@ class SimBroker:
         self._last[candle.symbol] = close
         self._rates.observe(instrument.base, instrument.quote, close)
 
+    def observe(self, candle: Candle) -> None:
+        """Learn the bar's close (last price, valuation rates) without matching anything."""
+        instrument = self._instrument(candle.symbol)
+        close = to_decimal(candle.close)
+        self._last[candle.symbol] = close
+        self._rates.observe(instrument.base, instrument.quote, close)
+        self._now = candle.close_time
+
+    def restore(self, orders: Sequence[Order], fills: Sequence[Fill], positions: Sequence[Position]) -> None:
+        """Rebuild the paper account from the journal after a restart.
+
+        The paper venue lives in this process, so the journal is its durable record: every journaled fill is
+        re-applied in order, every journaled order that is not final (including a write-ahead intent the crash
+        cut off before the venue answered) is back on the book, and positions get the protection the journal
+        holds for them.
+        """
+        if self._orders or self._fills:
+            msg = "restore() needs a fresh simulated account"
+            raise RuntimeError(msg)
+        mine = [o for o in orders if o.asset == self.asset]
+        self._orders = {o.client_order_id: o for o in mine}
+        by_order = {o.client_order_id: o for o in mine}
+        for fill in fills:
+            if fill.asset != self.asset:
+                continue
+            order = by_order.get(fill.client_order_id)
+            self._apply(fill, order.strategy_id if order else "", order.reason if order else "")
+            self._fills.append(fill)
+        for order in mine:
+            if not order.status.is_terminal and order.status is not OrderStatus.REJECTED:
+                if order.filled_qty == 0:
+                    self._orders[order.client_order_id] = attrs.evolve(order, status=OrderStatus.ACCEPTED)
+                    self._pending.append(order.client_order_id)
+        protected = {p.symbol: p for p in positions if p.asset == self.asset}
+        for symbol, position in list(self._positions.items()):
+            want = protected.get(symbol)
+            if want is not None:
+                self._positions[symbol] = attrs.evolve(
+                    position, stop_loss=want.stop_loss, take_profit=want.take_profit
+                )
+        self._seq = sum(1 for cid in self._orders if cid.startswith("sim-"))
+
     def equity(self) -> Decimal:
         """Wallet value in the bucket currency, base-coin holdings and open positions at the last price."""
         if self.config.margin:
@@ -286,6 +328,22 @@ class SimBroker:
         self._fills.append(fill)
         self._update(order, status=OrderStatus.FILLED, filled_qty=qty, avg_price=price, fee=fee)
         self._events.append(fill)
+
+    def _apply(self, fill: Fill, strategy_id: str, reason: str) -> None:
+        """Book a fill into positions and the wallet."""
+        instrument = self._instrument(fill.symbol)
+        previous = self._positions.get(fill.symbol)
+        change = apply_fill(previous, fill, strategy_id=strategy_id, exit_reason=reason)
+        if change.position is None:
+            self._positions.pop(fill.symbol, None)
+        else:
+            kept = change.position
+            if previous is not None and change.closed is not None and (previous.qty > 0) == (kept.qty > 0):
+                kept = attrs.evolve(kept, stop_loss=previous.stop_loss, take_profit=previous.take_profit)
+            self._positions[fill.symbol] = kept
+        if change.closed is not None:
+            self._realized += change.closed.pnl * (self._rates.rate(instrument.quote) or ZERO)
+        self._settle(instrument, fill, change.closed.pnl + change.closed.fees if change.closed else None)
 
     def _settle(self, instrument: Instrument, fill: Fill, closed_gross: Decimal | None) -> None:
         notional = fill.qty * fill.price

@@ -217,7 +217,8 @@ class _TokenBucket:
             elapsed = now - self._stamp
             self._tokens = min(self._limit.requests, self._tokens + elapsed * self._limit.rate)
         self._stamp = now
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._limit.rate
+        # The epsilon absorbs float error: a wait of 1e-17 s would never move the clock.
+        return 0.0 if self._tokens >= 1 - 1e-9 else (1 - self._tokens) / self._limit.rate
 
     def take(self) -> None:
         self._tokens -= 1
