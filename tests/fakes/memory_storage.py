@@ -32,7 +32,7 @@ from app.ports.storage import JournalEvent
 
 __all__ = ["MemoryStorage"]
 
-_T = TypeVar("_T")
+_A = TypeVar("_A", bound=attrs.AttrsInstance)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -44,7 +44,7 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _normalised(value: _T) -> _T:
+def _normalised(value: _A) -> _A:
     """``value`` with every datetime field in UTC (naive ones refused), as the database returns them."""
     changes = {
         field.name: _utc(current)
@@ -53,7 +53,7 @@ def _normalised(value: _T) -> _T:
     }
     if all(changes[name] is getattr(value, name) for name in changes):
         return value
-    return attrs.evolve(value, **changes)  # type: ignore[misc]
+    return attrs.evolve(value, **changes)  # type: ignore[misc]  # mypy plugin limit on TypeVars
 
 
 def _json_default(value: object) -> object:

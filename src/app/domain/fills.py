@@ -14,7 +14,7 @@ import attrs
 from app.domain.money import to_decimal
 from app.domain.values import Candle, Instrument, Side
 
-__all__ = ["FillCosts", "MarketFill", "fill_market_at_open"]
+__all__ = ["FillCosts", "MarketFill", "fill_market_at_open", "protection_trigger"]
 
 _BPS = Decimal(10_000)
 
@@ -46,3 +46,25 @@ def fill_market_at_open(
     price = instrument.round_price(open_price + side.sign * slip)
     fee = qty * price * costs.taker_fee
     return MarketFill(qty=qty, price=price, fee=fee)
+
+
+def protection_trigger(
+    is_long: bool, stop_loss: Decimal | None, take_profit: Decimal | None, bar: Candle
+) -> tuple[str, Decimal] | None:
+    """Which server-side protection ``bar`` triggers for a position, and at what price.
+
+    Returns ``("sl", price)``, ``("tp", price)`` or None. A bar that opens beyond a level fills at its open
+    (a gap); when one bar touches both levels the stop loss is assumed to fill first (pessimistic).
+    """
+    open_, high, low = to_decimal(bar.open), to_decimal(bar.high), to_decimal(bar.low)
+    if is_long:
+        if stop_loss is not None and low <= stop_loss:
+            return "sl", min(open_, stop_loss)
+        if take_profit is not None and high >= take_profit:
+            return "tp", max(open_, take_profit)
+    else:
+        if stop_loss is not None and high >= stop_loss:
+            return "sl", max(open_, stop_loss)
+        if take_profit is not None and low <= take_profit:
+            return "tp", min(open_, take_profit)
+    return None

@@ -59,6 +59,19 @@ async def subscribed(fake: FakeBybit, count: int = 1, topic: str = TOPIC) -> Non
     await trio.to_thread.run_sync(fake.wait_for_subscription, topic, count)
 
 
+async def take_while(candles: AsyncIterator[Candle], count: int, drive: Callable[[], Awaitable[None]]) -> list[Candle]:
+    """Pull ``count`` candles while ``drive`` acts on the fake: the stream only works while pulled."""
+    taken: list[Candle] = []
+
+    async def pull() -> None:
+        taken.extend(await take(candles, count))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pull)
+        await drive()
+    return taken
+
+
 def test_the_feed_is_a_market_data_port(streams: FakeBybit) -> None:
     feed = make_feed(streams)
 
@@ -90,10 +103,12 @@ def test_without_a_start_time_the_stream_begins_with_the_next_closed_bar(streams
     feed = make_feed(streams)
 
     async def scenario() -> list[Candle]:
-        async with aclosing(feed.stream()) as candles:
+        async def drive() -> None:
             await subscribed(streams)
             streams.advance(MINUTE)
-            return await take(candles, 1)
+
+        async with aclosing(feed.stream()) as candles:
+            return await take_while(candles, 1, drive)
 
     assert run(scenario) == expected(series, T0, 1)
     assert feed.stats.backfilled == 0
@@ -104,12 +119,14 @@ def test_bars_still_open_are_never_emitted(streams: FakeBybit) -> None:
     feed = make_feed(streams)
 
     async def scenario() -> list[Candle]:
-        async with aclosing(feed.stream()) as candles:
+        async def drive() -> None:
             await subscribed(streams)
             for _ in range(3):
                 streams.push("spot", series.stream_message(30, confirm=False, now_ms=streams.now_ms))
             streams.advance(MINUTE)
-            return await take(candles, 1)
+
+        async with aclosing(feed.stream()) as candles:
+            return await take_while(candles, 1, drive)
 
     [candle] = run(scenario)
     assert candle == expected(series, T0, 1)[0]
@@ -158,12 +175,14 @@ def test_a_stream_silent_past_its_timeout_is_rebuilt_and_caught_up(streams: Fake
     feed = make_feed(streams, silence_timeout=0.3)
 
     async def scenario() -> list[Candle]:
-        async with aclosing(feed.stream(after=T0 - 2 * MINUTE)) as candles:
-            history = await take(candles, 1)
+        async def drive() -> None:
             await subscribed(streams)
             streams.advance(2 * MINUTE, push=False)
             await subscribed(streams, count=2)
-            return history + await take(candles, 2)
+
+        async with aclosing(feed.stream(after=T0 - 2 * MINUTE)) as candles:
+            history = await take(candles, 1)
+            return history + await take_while(candles, 2, drive)
 
     assert run(scenario) == expected(series, T0 - MINUTE, 3)
     assert feed.stats.reconnects >= 1
@@ -193,10 +212,12 @@ def test_a_symbol_that_stays_quiet_holds_the_others_only_for_the_grace_period(st
     feed = make_feed(streams, ("BTCUSDT", "ETHUSDT"), align_grace=0.2)
 
     async def scenario() -> list[Candle]:
-        async with aclosing(feed.stream()) as candles:
+        async def drive() -> None:
             await subscribed(streams, topic="kline.1.ETHUSDT")
             streams.push("spot", btc.stream_message(30, confirm=True, now_ms=streams.now_ms))
-            return await take(candles, 1)
+
+        async with aclosing(feed.stream()) as candles:
+            return await take_while(candles, 1, drive)
 
     assert run(scenario) == expected(btc, T0, 1)
 
@@ -207,11 +228,13 @@ def test_an_unreadable_stream_message_is_skipped_and_counted(streams: FakeBybit)
     garbled = {"topic": TOPIC, "data": [{"start": "soon", "confirm": True}], "ts": 0, "type": "snapshot"}
 
     async def scenario() -> list[Candle]:
-        async with aclosing(feed.stream()) as candles:
+        async def drive() -> None:
             await subscribed(streams)
             streams.push("spot", garbled)
             streams.advance(MINUTE)
-            return await take(candles, 1)
+
+        async with aclosing(feed.stream()) as candles:
+            return await take_while(candles, 1, drive)
 
     assert run(scenario) == expected(series, T0, 1)
     assert feed.stats.malformed_messages == 1

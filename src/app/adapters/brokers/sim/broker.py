@@ -15,7 +15,7 @@ import attrs
 
 from app.adapters.brokers.sim.config import SimConfig
 from app.adapters.brokers.sim.wallet import RateBook, Wallet
-from app.domain.fills import fill_market_at_open
+from app.domain.fills import fill_market_at_open, protection_trigger
 from app.domain.ids import is_valid_client_order_id
 from app.domain.money import ZERO, to_decimal
 from app.domain.positions import apply_fill
@@ -357,7 +357,7 @@ class SimBroker:
         position = self._positions.get(candle.symbol)
         if position is None or (position.stop_loss is None and position.take_profit is None):
             return
-        trigger = _protection_trigger(position, candle)
+        trigger = protection_trigger(position.qty > 0, position.stop_loss, position.take_profit, candle)
         if trigger is None:
             return
         kind, price = trigger
@@ -390,20 +390,3 @@ class SimBroker:
         self._orders[order.client_order_id] = updated
         self._events.append(updated)
         return updated
-
-
-def _protection_trigger(position: Position, candle: Candle) -> tuple[str, Decimal] | None:
-    """Which protection the bar triggers and at what price. Gaps fill at the open; SL wins ties."""
-    open_, high, low = to_decimal(candle.open), to_decimal(candle.high), to_decimal(candle.low)
-    sl, tp = position.stop_loss, position.take_profit
-    if position.qty > 0:
-        if sl is not None and low <= sl:
-            return "sl", min(open_, sl)
-        if tp is not None and high >= tp:
-            return "tp", max(open_, tp)
-    else:
-        if sl is not None and high >= sl:
-            return "sl", max(open_, sl)
-        if tp is not None and low <= tp:
-            return "tp", min(open_, tp)
-    return None

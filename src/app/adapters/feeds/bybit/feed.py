@@ -182,8 +182,9 @@ class BybitFeed:
 
     async def history(self, symbol: str, start: datetime, end: datetime) -> list[Candle]:
         """Closed bars of ``symbol`` with ``start <= ts`` that closed by ``end``, oldest first."""
-        candles = await self.client.klines(self.category, symbol, self._timeframe, start, end)
-        return [c for c in candles if c.ts >= start and c.ts + self._interval <= end]
+        horizon = min(end, await self.client.server_time())  # the bar open now is not history yet
+        candles = await self.client.klines(self.category, symbol, self._timeframe, start, horizon)
+        return [c for c in candles if c.ts >= start and c.ts + self._interval <= horizon]
 
     async def stream(self, *, after: datetime | None = None) -> AsyncIterator[Candle]:
         """Closed candles, oldest first across symbols; with ``after``, history later than it first.

@@ -169,7 +169,11 @@ def migrate(db: Database, path: Path, migrations: Sequence[Migration] = MIGRATIO
     """
     conn = db.conn
     known = migrations[-1].version if migrations else 0
-    version = stored_version(conn)
+    try:
+        version = stored_version(conn)
+    except sqlite3.Error as e:
+        msg = f"{path}: cannot read the schema version: {e}"
+        raise StorageError(msg) from e
     if version > known:
         msg = (
             f"{path}: database schema version {version} is newer than this program knows "
@@ -179,10 +183,10 @@ def migrate(db: Database, path: Path, migrations: Sequence[Migration] = MIGRATIO
     for step in migrations:
         if step.version <= version:
             continue
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             # Another process may have migrated between our read and our write lock.
-            if stored_version(conn) >= step.version:
+            if (version := stored_version(conn)) >= step.version:
                 conn.execute("ROLLBACK")
                 continue
             step.apply(db)
@@ -191,6 +195,7 @@ def migrate(db: Database, path: Path, migrations: Sequence[Migration] = MIGRATIO
                 (step.version, step.description, datetime.now(UTC).isoformat()),
             )
             conn.execute("COMMIT")
+            version = step.version
         except sqlite3.Error as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -200,5 +205,4 @@ def migrate(db: Database, path: Path, migrations: Sequence[Migration] = MIGRATIO
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        version = step.version
-    return stored_version(conn)
+    return version

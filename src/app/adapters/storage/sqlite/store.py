@@ -49,14 +49,14 @@ def _translated(
         try:
             return fn(self, *args, **kwargs)
         except (sqlite3.Error, Refused) as e:
-            msg = f"{self.path}: {fn.__name__} failed: {e}"
+            msg = f"{self.path}: {fn.__name__.lstrip('_')} failed: {e}"
             raise StorageError(msg) from e
 
     return wrapper
 
 
-def _create_private(path: Path) -> bool:
-    """Create missing parent folders (0700) and the empty database file (0600); False if it existed."""
+def _create_private(path: Path) -> None:
+    """Create missing parent folders (0700) and, if missing, the empty database file (0600)."""
     missing: list[Path] = []
     parent = path.parent
     while not parent.exists():
@@ -68,12 +68,11 @@ def _create_private(path: Path) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return False
+        return
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o600)  # exactly 0600 whatever the umask (a strict one would leave it read-only)
     finally:
         os.close(fd)
-    return True
 
 
 @final

@@ -7,49 +7,13 @@ prints what is wrong and where, and exits with status 2.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-EXIT_BAD_INPUT = 2
-
-
-def _fail(lines: list[str]) -> NoReturn:
-    for line in lines:
-        click.echo(line, err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-@contextmanager
-def _bad_input_exits() -> Iterator[None]:
-    """Turn the project's input errors into messages and exit status 2."""
-    from app.domain.errors import ValidationFailed
-    from app.ports.errors import DataError, StorageError
-
-    try:
-        yield
-    except ValidationFailed as e:
-        _fail([f"error: {e.source} is invalid:"] + [f"{where}: {reason}" if where else reason for where, reason in e.problems])
-    except (DataError, StorageError) as e:
-        _fail([f"error: {e}"])
-
-
-def _parse_speed(value: str | None) -> tuple[float | None, bool]:
-    if value is None:
-        return None, False
-    if value == "max":
-        return None, True
-    try:
-        speed = float(value)
-    except ValueError:
-        speed = -1.0
-    if speed <= 0:
-        _fail([f"--speed: expected 'max' or a positive number, got {value!r}"])
-    return speed, True
+from app.cli.common import bad_input_exits, fail, home_option, parse_speed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,17 +22,11 @@ def main() -> None:
     """Explore, validate and trade strategies under hard risk limits (paper by default)."""
 
 
-home_option = click.option(
-    "--home",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="APP_HOME",
-    help="State folder (database, logs, reports). Default: $APP_HOME or the platform's data dir.",
-)
-
-
 @main.command()
 @click.option("--paper/--live", default=True, help="Paper trading on the simulated exchange (default).")
-@click.option("--feed", type=click.Choice(["synthetic", "replay"]), help="Market data feed (default: config).")
+@click.option(
+    "--feed", type=click.Choice(["synthetic", "replay"]), help="Market data feed (default: config)."
+)
 @click.option("--data", type=click.Path(path_type=Path), help="Replay data: a file or a folder of files.")
 @click.option("--spec", "specs", multiple=True, type=click.Path(path_type=Path), help="Strategy spec YAML.")
 @click.option("--speed", help="'max' or N times real time (a 5m bar lasts 300/N s).")
@@ -89,9 +47,13 @@ def run(
 ) -> None:
     """Run the trading services headless, printing a status line every few seconds."""
     if not paper:
-        _fail(["--live: live trading needs credentials, a promoted strategy and the operator's confirmation;"
-               " it is not available in this build. Use --paper."])
-    speed_value, speed_given = _parse_speed(speed)
+        fail(
+            [
+                "--live: live trading needs credentials, a promoted strategy and the operator's confirmation;"
+                " it is not available in this build. Use --paper."
+            ]
+        )
+    speed_value, speed_given = parse_speed(speed)
     from app.bootstrap import PaperRunOptions, build_paper_run
     from app.services.app_runtime import RunStatus
 
@@ -110,7 +72,7 @@ def run(
     def show(status: RunStatus) -> None:
         click.echo(status.line())
 
-    with _bad_input_exits():
+    with bad_input_exits():
         paper_run = build_paper_run(options, show)
     click.echo(f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly")
     try:
@@ -119,7 +81,9 @@ def run(
         paper_run.close()
 
 
-def _run_headless(run_fn: Callable[..., Any], status_fn: Callable[..., Any], show: Callable[[Any], None]) -> None:
+def _run_headless(
+    run_fn: Callable[..., Any], status_fn: Callable[..., Any], show: Callable[[Any], None]
+) -> None:
     import asyncio
     import signal
 
@@ -148,8 +112,8 @@ def _open_existing(home: Path | None) -> Any:
 
     resolved = resolve_home(home)
     if not (resolved / "paper.db").exists():
-        _fail([f"error: no paper database in {resolved}: run `app run --paper --home {resolved}` first"])
-    with _bad_input_exits():
+        fail([f"error: no paper database in {resolved}: run `app run --paper --home {resolved}` first"])
+    with bad_input_exits():
         return open_store(resolved, readonly=True)
 
 
@@ -217,11 +181,7 @@ def config_check(path: Path | None) -> None:
     """Validate a config file (default: the built-in defaults) and print a summary."""
     from app.services.config_manager import load_config, summarize
 
-    with _bad_input_exits():
+    with bad_input_exits():
         loaded = load_config(path)
     for line in summarize(loaded):
         click.echo(line)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The composition root: the only module that imports concrete adapters and wires them to the services.
+"""Wiring for a paper run (`app run --paper`, and `app tui` on the same runtime).
 
 Everything that can be wrong with the user's input (config, specs, data) is checked before the home folder is
 touched, so a refused start leaves nothing behind.
@@ -127,7 +127,8 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
     sl_tp = SlTpManager(brokers=brokers, storage=storage)
     reconciler = PnlReconciler(brokers=brokers, storage=storage, clock=clock, sl_tp=sl_tp)
     executors = [
-        TradeExecutor(spec, router=router, reconciler=reconciler, risk=risk, storage=storage) for spec in specs
+        TradeExecutor(spec, router=router, reconciler=reconciler, risk=risk, storage=storage)
+        for spec in specs
     ]
     runtime = AppRuntime(
         feed=feed,
@@ -206,7 +207,10 @@ def _check_coverage(feed: MarketData, specs: Sequence[StrategySpec]) -> None:
             problems.append((spec.id, f"the data has no {spec.symbol} (it has {have})"))
         elif feed.timeframe(spec.symbol) != spec.timeframe:
             problems.append(
-                (spec.id, f"{spec.symbol} data is {feed.timeframe(spec.symbol)}, the spec wants {spec.timeframe}")
+                (
+                    spec.id,
+                    f"{spec.symbol} data is {feed.timeframe(spec.symbol)}, the spec wants {spec.timeframe}",
+                )
             )
     if problems:
         raise ValidationFailed("specs", problems)
