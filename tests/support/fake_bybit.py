@@ -50,26 +50,28 @@ __all__ = [
     "reference_dir",
 ]
 
-INTERVAL_MS = {"1": 60_000, "3": 180_000, "5": 300_000, "15": 900_000, "30": 1_800_000,
-               "60": 3_600_000, "120": 7_200_000, "240": 14_400_000, "360": 21_600_000,
-               "720": 43_200_000, "D": 86_400_000, "W": 604_800_000}
+_MINUTES = (1, 3, 5, 15, 30, 60, 120, 240, 360, 720)
+INTERVAL_MS = {**{str(m): m * 60_000 for m in _MINUTES}, "D": 86_400_000, "W": 604_800_000}
 RATE_LIMIT_MSG = "Too many visits. Exceeded the API Rate Limit."  # error_codes.tsv, code 10006
 
 
 def reference_dir() -> Path:
     """The documented payloads: ``$BYBIT_V5_REFERENCE`` or ``<workspace>/shared/reference/bybit_v5``."""
-    configured = os.environ.get("BYBIT_V5_REFERENCE")
-    return Path(configured) if configured else Path(__file__).resolve().parents[3] / "shared/reference/bybit_v5"
+    default = Path(__file__).resolve().parents[3] / "shared/reference/bybit_v5"
+    return Path(os.environ.get("BYBIT_V5_REFERENCE") or default)
 
 
-def documented(name: str) -> list[dict[str, Any]]:
-    """The response examples of one reference file (``"market__kline"``), "text" examples parsed too."""
+def documented(name: str, section: str = "response_examples") -> list[dict[str, Any]]:
+    """The examples of one reference file (``"market__kline"``), "text" examples parsed too.
+
+    ``section`` picks ``response_examples`` (REST answers) or ``stream_examples`` (pushes).
+    """
     path = reference_dir() / f"{name}.json"
     if not path.is_file():
         msg = f"documented Bybit payload {path} is missing (set BYBIT_V5_REFERENCE)"
         raise FileNotFoundError(msg)
     examples = []
-    for example in json.loads(path.read_text())["response_examples"]:
+    for example in json.loads(path.read_text())[section]:
         if "text" not in example:
             examples.append(example)
             continue
@@ -170,33 +172,50 @@ class KlineSeries:
         high, low = max(open_, close) + rng.uniform(0.01, 0.5), min(open_, close) - rng.uniform(0.01, 0.5)
         volume = rng.uniform(10, 100)
         start = self.start_ms + index * self.interval_ms
-        return [str(start), f"{open_:.2f}", f"{high:.2f}", f"{low:.2f}", f"{close:.2f}",
-                f"{volume:.4f}", f"{volume * close:.4f}"]
+        return [
+            str(start),
+            f"{open_:.2f}",
+            f"{high:.2f}",
+            f"{low:.2f}",
+            f"{close:.2f}",
+            f"{volume:.4f}",
+            f"{volume * close:.4f}",
+        ]
 
     def partial(self, index: int) -> list[str]:
         """The bar while still open: halfway to its close, half its volume."""
-        start, open_, high, low, close, volume, _ = self.bar(index)
+        start, open_, _, _, close, volume, _ = self.bar(index)
         mid = (float(open_) + float(close)) / 2
         half = float(volume) / 2
-        return [start, open_, f"{max(float(open_), mid):.2f}", f"{min(float(open_), mid):.2f}",
-                f"{mid:.2f}", f"{half:.4f}", f"{half * mid:.4f}"]
+        return [
+            start,
+            open_,
+            f"{max(float(open_), mid):.2f}",
+            f"{min(float(open_), mid):.2f}",
+            f"{mid:.2f}",
+            f"{half:.4f}",
+            f"{half * mid:.4f}",
+        ]
 
     def current(self, now_ms: int) -> int:
         """Index of the bar open at ``now_ms`` (-1 before the series starts)."""
         return (now_ms - self.start_ms) // self.interval_ms if now_ms >= self.start_ms else -1
 
     def stream_message(self, index: int, *, confirm: bool, now_ms: int) -> dict[str, Any]:
-        start, open_, high, low, close, volume, turnover = (
-            self.bar(index) if confirm else self.partial(index)
-        )
-        data = {"start": int(start), "end": int(start) + self.interval_ms - 1, "interval": self.interval,
-                "open": open_, "close": close, "high": high, "low": low, "volume": volume,
-                "turnover": turnover, "confirm": confirm, "timestamp": now_ms}
+        row = self.bar(index) if confirm else self.partial(index)
+        start = int(row[0])
+        data = dict(zip(("open", "high", "low", "close", "volume", "turnover"), row[1:], strict=True))
+        data |= {"start": start, "end": start + self.interval_ms - 1, "interval": self.interval}
+        data |= {"confirm": confirm, "timestamp": now_ms}
         return {"topic": self.topic, "data": [data], "ts": now_ms, "type": "snapshot"}
 
 
 class FakeBybit:
-    """The fake exchange. Use as a context manager; every method is thread-safe."""
+    """The fake exchange. Use as a context manager; every method is thread-safe.
+
+    ``requests`` records every REST call; ``ack_delay`` (seconds, default 0.02) holds back
+    subscription acks the way a network round trip would.
+    """
 
     def __init__(self, *, now: datetime | None = None) -> None:
         market_time = documented("market__time")[0]["time"]
@@ -215,6 +234,7 @@ class FakeBybit:
         self._subscriptions: Counter[str] = Counter()
         self._clients: dict[ServerConnection, tuple[str, set[str]]] = {}
         self._stopping = threading.Event()
+        self.ack_delay = 0.02
         self._threads: list[threading.Thread] = []
         self._http: ThreadingHTTPServer | None = None
         self._ws: Server | None = None
@@ -294,7 +314,13 @@ class FakeBybit:
             self._faults[path].extend([fault] * times)
 
     def add_klines(
-        self, category: str, symbol: str, interval: str, *, start: datetime, seed: int = 0,
+        self,
+        category: str,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime,
+        seed: int = 0,
         base_price: float = 100.0,
     ) -> KlineSeries:
         """Serve bars of ``symbol`` from ``start`` (floored to a bar boundary, as Bybit aligns them) up
@@ -324,8 +350,11 @@ class FakeBybit:
     def push(self, channel: str, message: dict[str, Any]) -> int:
         """Send ``message`` to every ``channel`` connection subscribed to its topic; returns how many."""
         with self._lock:
-            targets = [c for c, (chan, topics) in self._clients.items()
-                       if chan == channel and message.get("topic") in topics]
+            targets = [
+                c
+                for c, (chan, topics) in self._clients.items()
+                if chan == channel and message.get("topic") in topics
+            ]
         sent = 0
         for connection in targets:
             with contextlib.suppress(ConnectionClosed):
@@ -358,8 +387,13 @@ class FakeBybit:
         url = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
-        request = FakeRequest(method, url.path, {k: v[-1] for k, v in parse_qs(url.query).items()},
-                              json.loads(raw) if raw else {}, dict(handler.headers))
+        request = FakeRequest(
+            method,
+            url.path,
+            {k: v[-1] for k, v in parse_qs(url.query).items()},
+            json.loads(raw) if raw else {},
+            dict(handler.headers),
+        )
         with self._lock:
             self.requests.append(request)
             queue = self._faults.get(url.path)
@@ -375,8 +409,7 @@ class FakeBybit:
             handler.reply(fault.status, b"<html><body>upstream unavailable</body></html>", {}, "text/html")
             return
         if isinstance(fault, RateLimit):
-            headers = {"X-Bapi-Limit-Status": "0", "X-Bapi-Limit": str(fault.limit),
-                       "X-Bapi-Limit-Reset-Timestamp": str(self.now_ms + fault.reset_in_ms)}
+            headers = _limit_headers(0, fault.limit, self.now_ms + fault.reset_in_ms)
             handler.reply(200, self._body({}, 10006, RATE_LIMIT_MSG), headers)
             return
         route = self._routes.get((method, url.path))
@@ -388,8 +421,7 @@ class FakeBybit:
         except ApiError as e:
             answer = Reply({}, e.code, e.message)
         reply = answer if isinstance(answer, Reply) else Reply(answer)
-        headers = {"X-Bapi-Limit-Status": "599", "X-Bapi-Limit": "600",
-                   "X-Bapi-Limit-Reset-Timestamp": str(self.now_ms), **reply.headers}
+        headers = {**_limit_headers(599, 600, self.now_ms), **reply.headers}
         handler.reply(200, self._body(reply.result, reply.ret_code, reply.ret_msg), headers)
 
     def _body(self, result: dict[str, Any], code: int, message: str) -> bytes:
@@ -401,20 +433,21 @@ class FakeBybit:
 
     def _instruments(self, request: FakeRequest) -> dict[str, Any]:
         category = request.params.get("category", "")
-        items = [i for i in self.instruments_by_category.get(category, [])
-                 if request.params.get("symbol") in (None, i["symbol"])]
+        items = _matching(self.instruments_by_category.get(category, []), request)
         if category == "spot":  # documented: spot does not paginate
             return {"category": category, "list": items, "nextPageCursor": ""}
         limit = int(request.params.get("limit", 500))
         offset = int(request.params.get("cursor", "page=0").removeprefix("page="))
         more = offset + limit < len(items)
-        return {"category": category, "list": items[offset:offset + limit],
-                "nextPageCursor": f"page={offset + limit}" if more else ""}
+        return {
+            "category": category,
+            "list": items[offset : offset + limit],
+            "nextPageCursor": f"page={offset + limit}" if more else "",
+        }
 
     def _tickers(self, request: FakeRequest) -> dict[str, Any]:
         category = request.params.get("category", "")
-        items = [t for t in self.tickers_by_category.get(category, [])
-                 if request.params.get("symbol") in (None, t["symbol"])]
+        items = _matching(self.tickers_by_category.get(category, []), request)
         return {"category": category, "list": items}
 
     def _klines(self, request: FakeRequest) -> dict[str, Any]:
@@ -463,6 +496,9 @@ class FakeBybit:
                 subscribed.update(topics)
             elif op == "unsubscribe":
                 subscribed.difference_update(topics)
+        # pybit records a subscription only after sending it; an instant ack finds no record, and
+        # pybit then closes the socket. Real acks take a network round trip.
+        self._stopping.wait(self.ack_delay)
         connection.send(json.dumps({**ack, "ret_msg": op if op != "auth" else ""}))
         if op != "subscribe":
             return
@@ -492,7 +528,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.owner.handle_http(self, "POST")
 
-    def reply(self, status: int, body: bytes, headers: dict[str, str], kind: str = "application/json") -> None:
+    def reply(
+        self, status: int, body: bytes, headers: dict[str, str], kind: str = "application/json"
+    ) -> None:
         try:
             self.send_response(status)
             for name, value in {"Content-Type": kind, "Content-Length": str(len(body)), **headers}.items():
@@ -502,8 +540,13 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (its timeout) before the answer
             self.close_connection = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
+
+
+def _matching(items: list[dict[str, Any]], request: FakeRequest) -> list[dict[str, Any]]:
+    wanted = request.params.get("symbol")
+    return [item for item in items if wanted in (None, item["symbol"])]
 
 
 def _by_category(examples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -511,6 +554,15 @@ def _by_category(examples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     for example in examples:
         found[example["result"]["category"]].extend(example["result"]["list"])
     return dict(found)
+
+
+def _limit_headers(remaining: int, limit: int, reset_ms: int) -> dict[str, str]:
+    """The documented rate-limit headers; the reset is "now" unless the limit was exceeded."""
+    return {
+        "X-Bapi-Limit-Status": str(remaining),
+        "X-Bapi-Limit": str(limit),
+        "X-Bapi-Limit-Reset-Timestamp": str(reset_ms),
+    }
 
 
 def _ms(moment: datetime) -> int:

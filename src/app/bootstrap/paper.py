@@ -29,6 +29,7 @@ from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
 from app.ports.broker import Broker
 from app.ports.market_data import MarketData
 from app.services.app_runtime import AppRuntime, RunStatus
+from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
 from app.services.config_manager import load_config
 from app.services.config_schema import AppConfig
@@ -37,7 +38,16 @@ from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
 from app.services.risk_manager import RiskManager
+from app.services.rules_config import (
+    budget_from,
+    clusters_from,
+    exposure_limits_from,
+    paper_rules_from,
+    risk_limits_from,
+)
+from app.services.session_manager import SessionManager
 from app.services.sl_tp_manager import SlTpManager
+from app.services.strategy_registry import StrategyRegistry
 from app.services.trade_executor import TradeExecutor
 
 __all__ = ["PaperRun", "PaperRunOptions", "build_paper_run", "open_store", "resolve_home"]
@@ -115,21 +125,38 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
     for sim in sims.values():
         sim.restore(storage.orders(), storage.fills(), storage.positions())
     brokers: dict[Asset, Broker] = dict(sims)
-    risk = RiskManager({a: to_decimal(config.get_asset(a).risk.max_notional_per_order) for a in assets})
+    sessions = SessionManager(storage, clock, {a: paper_rules_from(config, a) for a in assets})
+    sessions.start_session()
+    bankroll = BankrollManager(sessions, brokers)
+    bankroll.restore_deposits({a: config.get_asset(a).currency for a in assets})
+    registry = StrategyRegistry(storage, clock)
+    for spec in specs:
+        registry.create(spec.id, spec.asset, reason=f"paper run of {spec.id}")
+    risk = RiskManager(
+        {a: risk_limits_from(config, a) for a in assets},
+        {a: config.get_asset(a).risk.max_notional_per_order for a in assets},
+    )
+    budget = BudgetManager(budget_from(config, assets), storage=storage, clock=clock)
     router = OrderRouter(
         brokers=brokers,
         storage=storage,
         clock=clock,
         risk=risk,
-        budget=BudgetManager(),
-        exposure=ExposureManager(config.exposure.max_concurrent_positions),
+        budget=budget,
+        exposure=ExposureManager(exposure_limits_from(config), clusters_from(config)),
+        registry=registry,
     )
     sl_tp = SlTpManager(brokers=brokers, storage=storage)
-    reconciler = PnlReconciler(brokers=brokers, storage=storage, clock=clock, sl_tp=sl_tp)
-    executors = [
-        TradeExecutor(spec, router=router, reconciler=reconciler, risk=risk, storage=storage)
-        for spec in specs
-    ]
+    reconciler = PnlReconciler(
+        brokers=brokers,
+        storage=storage,
+        clock=clock,
+        sl_tp=sl_tp,
+        budget=budget,
+        bankroll=bankroll,
+        registry=registry,
+    )
+    executors = [TradeExecutor(spec, router=router, reconciler=reconciler, storage=storage) for spec in specs]
     runtime = AppRuntime(
         feed=feed,
         venues=list(sims.values()),

@@ -1,6 +1,6 @@
 """typing.Protocol interfaces between services and adapters, and the errors that cross them."""
 
-from app.ports.broker import Broker, BrokerEvent, MarketDriven
+from app.ports.broker import Broker, BrokerEvent, MarketDriven, PaperAccount
 from app.ports.clock import Clock
 from app.ports.errors import (
     BrokerError,
@@ -29,6 +29,7 @@ __all__ = [
     "MarketDriven",
     "Notifier",
     "OrderOutcomeUnknown",
+    "PaperAccount",
     "Storage",
     "StorageError",
 ]

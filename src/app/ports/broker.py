@@ -18,7 +18,7 @@ from app.domain.values import (
     Position,
 )
 
-__all__ = ["Broker", "BrokerEvent", "MarketDriven"]
+__all__ = ["Broker", "BrokerEvent", "MarketDriven", "PaperAccount"]
 
 BrokerEvent = Order | Fill
 """What a broker reports asynchronously: an order's new state, or an execution."""
@@ -81,4 +81,19 @@ class Broker(Protocol):
 class MarketDriven(Protocol):
     """A simulated venue that advances on market data (the paper broker): it matches on each bar."""
 
-    async def on_candle(self, candle: Candle) -> None: ...
+    async def on_candle(self, candle: Candle) -> None:
+        """Match working orders and protections against a new closed bar."""
+        ...
+
+    def observe(self, candle: Candle) -> None:
+        """Learn the bar's prices without matching (warming up after a restart)."""
+        ...
+
+
+@runtime_checkable
+class PaperAccount(Protocol):
+    """A simulated account that accepts deposits (paper top-ups); real brokers do not implement it."""
+
+    def deposit(self, currency: str, amount: Decimal) -> None:
+        """Credit ``amount`` of ``currency`` to the account."""
+        ...

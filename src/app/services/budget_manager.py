@@ -1,25 +1,116 @@
-"""budget_manager: whether the asset's bucket can pay for an order (second step of the pipeline)."""
+"""budget_manager: per-asset virtual sub-wallets (``app.domain.budget``), the pipeline's second step.
+
+What an asset's open positions use is recomputed from the broker's positions at each check, so the budget
+cannot drift from the truth; allocations and realised P&L are kept here and persisted in the store's meta.
+"""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
+import attrs
+
+from app.domain.budget import Bucket, Budget, required_spend
 from app.domain.decision import Decision
+from app.domain.values import Asset
+from app.ports.clock import Clock
+from app.ports.storage import Storage
 from app.services.order_requests import OrderRequest, PretradeContext
 
 __all__ = ["BudgetManager"]
 
+_META_KEY = "budget"
+
 
 class BudgetManager:
-    """Denies an entry whose cost (notional plus fee) exceeds the bucket's free cash."""
+    def __init__(self, budget: Budget, *, storage: Storage | None = None, clock: Clock | None = None) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._budget = self._load(budget)
 
-    def __init__(self, fee_rate: Decimal = Decimal("0.001")) -> None:
-        self._fee_rate = fee_rate
+    @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    def get_alloc(self, asset: Asset) -> Decimal:
+        return self._budget.get_alloc(asset)
+
+    def available(self, asset: Asset, context: PretradeContext | None = None) -> Decimal:
+        """Allocation minus what the asset's open positions use (from ``context``'s broker positions)."""
+        return self._with_usage(asset, context).available(asset)
 
     def can_afford(self, request: OrderRequest, context: PretradeContext) -> Decision:
+        """Whether the asset's bucket (and only it) can pay for the request's notional."""
         if request.reduce_only:
             return Decision.allow("reduce-only")
-        cost = context.notional(request.qty, request.price) * (1 + self._fee_rate)
-        if cost > context.cash:
-            return Decision.deny("insufficient_cash", f"cost {cost:.2f} exceeds free cash {context.cash:.2f}")
-        return Decision.allow()
+        if request.qty is None or request.qty <= 0:
+            return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
+        notional = context.notional(request.qty, request.price)
+        return self._with_usage(request.asset, context).can_afford(request.asset, notional)
+
+    def apply_pnl(self, asset: Asset, realized_pnl: Decimal) -> None:
+        """Book realised P&L (bucket currency) into the asset's bucket; it compounds there."""
+        if self._budget.bucket(asset) is None:
+            return
+        self._budget = self._budget.apply_pnl(asset, realized_pnl)
+        self._save("pnl", asset=asset.value, amount=str(realized_pnl))
+
+    def adjust(self, asset: Asset, delta: Decimal) -> Decision:
+        """Fund (+) or defund (-) an asset in steps of the realloc step (+/- $100 from the TUI)."""
+        self._budget, decision = self._budget.adjust(asset, delta)
+        if decision.allowed:
+            self._save("allocation_adjusted", asset=asset.value, delta=str(delta))
+        return decision
+
+    def reallocate(self, src: Asset, dst: Asset, amount: Decimal) -> Decision:
+        self._budget, decision = self._budget.reallocate(src, dst, amount)
+        if decision.allowed:
+            self._save("allocation_moved", src=src.value, dst=dst.value, amount=str(amount))
+        return decision
+
+    def _with_usage(self, asset: Asset, context: PretradeContext | None) -> Budget:
+        if context is None:
+            return self._budget
+        used = sum(
+            (
+                required_spend(asset, context.position_notional(p))
+                for p in context.positions
+                if p.asset == asset
+            ),
+            Decimal(0),
+        )
+        buckets = tuple(attrs.evolve(b, used=used) if b.asset == asset else b for b in self._budget.buckets)
+        return attrs.evolve(self._budget, buckets=buckets)
+
+    def _load(self, default: Budget) -> Budget:
+        raw = self._storage.get_meta(_META_KEY) if self._storage else None
+        if raw is None:
+            return default
+        saved = {Asset(k): v for k, v in json.loads(raw).items()}
+        buckets = []
+        for bucket in default.buckets:
+            entry = saved.get(bucket.asset)
+            if entry is None:
+                buckets.append(bucket)
+            else:
+                buckets.append(
+                    Bucket(
+                        bucket.asset,
+                        Decimal(entry["allocation"]),
+                        realized_pnl=Decimal(entry["realized_pnl"]),
+                    )
+                )
+        return attrs.evolve(default, buckets=tuple(buckets))
+
+    def _save(self, kind: str, **fields: str) -> None:
+        if self._storage is None:
+            return
+        state = {
+            b.asset.value: {"allocation": str(b.allocation), "realized_pnl": str(b.realized_pnl)}
+            for b in self._budget.buckets
+        }
+        with self._storage.transaction():
+            self._storage.set_meta(_META_KEY, json.dumps(state))
+            if self._clock is not None:
+                self._storage.append_event(self._clock.now(), kind, fields)

@@ -1,25 +1,62 @@
-"""exposure_manager: portfolio caps (third step of the pipeline)."""
+"""exposure_manager: portfolio caps per asset (``app.domain.exposure``), the pipeline's third step."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
+
 from app.domain.decision import Decision
+from app.domain.exposure import (
+    ClusterDef,
+    ExposureBook,
+    ExposureLimits,
+    ExposureReport,
+    can_open,
+    current_exposure,
+)
+from app.domain.values import Position
 from app.services.order_requests import OrderRequest, PretradeContext
 
 __all__ = ["ExposureManager"]
 
 
 class ExposureManager:
-    """Limits how many positions an asset may hold at once."""
+    def __init__(self, limits: ExposureLimits, clusters: Sequence[ClusterDef] = ()) -> None:
+        self._limits = limits
+        self._clusters = tuple(clusters)
 
-    def __init__(self, max_concurrent_positions: int = 10) -> None:
-        self._max_positions = max_concurrent_positions
+    @property
+    def clusters(self) -> tuple[ClusterDef, ...]:
+        return self._clusters
 
-    def can_open(self, request: OrderRequest, context: PretradeContext) -> Decision:
+    def set_clusters(self, clusters: Sequence[ClusterDef]) -> None:
+        """Replace the clusters (configured plus learned from return correlation)."""
+        self._clusters = tuple(clusters)
+
+    def can_open(self, request: OrderRequest, context: PretradeContext, *, allocation: Decimal) -> Decision:
+        """Whether the request keeps the asset within its position, cluster, gross and net caps."""
         if request.reduce_only:
             return Decision.allow("reduce-only")
-        held = {p.symbol for p in context.positions}
-        if request.symbol not in held and len(held) >= self._max_positions:
-            return Decision.deny(
-                "max_positions", f"{len(held)} positions open, the cap is {self._max_positions}"
-            )
-        return Decision.allow()
+        if request.qty is None or request.qty <= 0:
+            return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
+        notional = context.notional(request.qty, request.price)
+        return can_open(
+            self._book(context.positions, context),
+            request.symbol,
+            request.side,
+            notional,
+            asset=request.asset,
+            limits=self._limits,
+            clusters=self._clusters,
+            allocation=allocation,
+        )
+
+    def current_exposure(self, positions: Sequence[Position], context: PretradeContext) -> ExposureReport:
+        return current_exposure(self._book(positions, context), self._clusters)
+
+    @staticmethod
+    def _book(positions: Sequence[Position], context: PretradeContext) -> ExposureBook:
+        book = ExposureBook()
+        for p in positions:
+            book = book.with_order(p.asset, p.symbol, p.side, context.position_notional(p))
+        return book

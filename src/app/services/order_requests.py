@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import final
 
@@ -18,6 +19,9 @@ __all__ = ["OrderRequest", "PretradeContext", "RouteResult"]
 class OrderRequest:
     """A request to trade, before any check. ``price`` is the reference (last close) used for sizing checks.
 
+    ``qty`` None asks risk_manager for the largest size its rules allow (risk sizing); a quantity is a
+    request that the rules may reduce. ``stop_loss`` None on an entry gets the asset's default stop.
+
     ``reduce_only`` requests close or shrink a position: they pass the pipeline without entry checks,
     since closing never adds risk.
     """
@@ -26,7 +30,7 @@ class OrderRequest:
     asset: Asset
     symbol: str
     side: Side
-    qty: Decimal
+    qty: Decimal | None
     price: Decimal
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
@@ -61,6 +65,25 @@ class PretradeContext:
     equity: Decimal
     quote_rate: Decimal
     positions: tuple[Position, ...]
+    position_rates: Mapping[str, Decimal] = attrs.field(factory=dict)
+    realized_today: Decimal = Decimal(0)
+    high_water_mark: Decimal | None = None
+    margin: bool = False
+
+    def position_notional(self, position: Position) -> Decimal:
+        """|qty| x average price in the bucket's currency."""
+        return abs(position.qty) * position.avg_price * self.position_rates.get(position.symbol, Decimal(0))
+
+    @property
+    def unrealized(self) -> Decimal:
+        """Open P&L in the bucket's currency (equity minus cash minus what the positions cost)."""
+        if self.margin:
+            return self.equity - self.cash
+        cost = sum(
+            (p.qty * p.avg_price * self.position_rates.get(p.symbol, Decimal(0)) for p in self.positions),
+            Decimal(0),
+        )
+        return self.equity - self.cash - cost
 
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         """``qty x price`` in the bucket's currency."""

@@ -1,14 +1,16 @@
 """order_router: the only component that places or cancels orders.
 
-Pipeline for each request: risk_manager.pretrade_check -> budget_manager.can_afford -> exposure_manager.can_open
--> write-ahead intent in storage -> broker. A denial is recorded as a rejected intent with its reason. An
-ambiguous broker outcome leaves the order ``in_flight_unknown`` until ``resolve_in_flight`` asks the broker.
+Pipeline for each entry: strategy_registry (blocking flags, state) -> risk_manager (size, stop, caps; a size
+above what the rules allow is reduced and the reduction journaled) -> budget_manager.can_afford ->
+exposure_manager.can_open -> write-ahead intent in storage -> broker. Exits (reduce-only) skip the entry checks:
+closing never adds risk. A denial is recorded as a rejected intent with its reason. An ambiguous broker outcome
+leaves the order ``in_flight_unknown`` until ``resolve_in_flight`` asks the broker.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import attrs
@@ -24,6 +26,7 @@ from app.services.budget_manager import BudgetManager
 from app.services.exposure_manager import ExposureManager
 from app.services.order_requests import OrderRequest, PretradeContext, RouteResult
 from app.services.risk_manager import RiskManager
+from app.services.strategy_registry import StrategyRegistry
 
 __all__ = ["OrderRouter"]
 
@@ -40,6 +43,7 @@ class OrderRouter:
         risk: RiskManager,
         budget: BudgetManager,
         exposure: ExposureManager,
+        registry: StrategyRegistry | None = None,
     ) -> None:
         self._brokers = dict(brokers)
         self._storage = storage
@@ -47,6 +51,7 @@ class OrderRouter:
         self._risk = risk
         self._budget = budget
         self._exposure = exposure
+        self._registry = registry
 
     def broker(self, asset: Asset) -> Broker:
         try:
@@ -61,19 +66,45 @@ class OrderRouter:
         instrument = await broker.instrument(symbol)
         account = await broker.account()
         rate = await broker.rate(instrument.quote)
+        positions = tuple(p for p in await broker.positions() if p.asset == asset)
+        rates = {}
+        for p in positions:
+            quote = (await broker.instrument(p.symbol)).quote
+            rates[p.symbol] = await broker.rate(quote) or Decimal(0)
         return PretradeContext(
             instrument=instrument,
             cash=account.cash,
             equity=account.equity,
             quote_rate=rate if rate is not None else Decimal(0),
-            positions=tuple(await broker.positions()),
+            positions=positions,
+            position_rates=rates,
+            realized_today=self._realized_today(asset, account.realized_pnl),
+            high_water_mark=self._high_water_mark(asset, account.equity),
+            margin=asset is not Asset.SPOT,
         )
+
+    def _realized_today(self, asset: Asset, realized_total: Decimal) -> Decimal:
+        """Realised P&L since the UTC day start: the total minus the total first seen that day."""
+        key = f"day_realized:{asset.value}:{self._clock.now().date().isoformat()}"
+        mark = self._storage.get_meta(key)
+        if mark is None:
+            self._storage.set_meta(key, str(realized_total))
+            return Decimal(0)
+        return realized_total - Decimal(mark)
+
+    def _high_water_mark(self, asset: Asset, equity: Decimal) -> Decimal:
+        key = f"high_water_mark:{asset.value}"
+        stored = self._storage.get_meta(key)
+        mark = max(Decimal(stored), equity) if stored is not None else equity
+        if stored is None or mark != Decimal(stored):
+            self._storage.set_meta(key, str(mark))
+        return mark
 
     async def place_order(self, request: OrderRequest) -> RouteResult:
         """Check, record, send. Returns the order as stored and the decision of the pipeline."""
         context = await self.context(request.asset, request.symbol)
-        decision = self._check(request, context)
-        intent = self._intent(request, context)
+        request, decision, note = self._check(request, context)
+        intent = self._intent(request, context, note)
         self._storage.record_intent(intent)
         if not decision.allowed:
             order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {decision.reason}")
@@ -103,31 +134,81 @@ class OrderRouter:
             resolved.append(truth)
         return resolved
 
-    def _check(self, request: OrderRequest, context: PretradeContext) -> Decision:
-        if context.quote_rate <= 0 and not request.reduce_only:
+    def _check(self, request: OrderRequest, context: PretradeContext) -> tuple[OrderRequest, Decision, str]:
+        """The request as approved (size and stop set), the pipeline's decision, and a note for the intent."""
+        if request.reduce_only:
+            return request, Decision.allow("reduce-only"), request.reason
+        if context.quote_rate <= 0:
             quote = context.instrument.quote
-            return Decision.deny("no_rate", f"no rate to value {quote} in the {request.asset.value} bucket")
-        for check in (self._risk.pretrade_check, self._budget.can_afford, self._exposure.can_open):
-            decision = check(request, context)
+            reason = f"no rate to value {quote} in the {request.asset.value} bucket"
+            return request, Decision.deny("no_rate", reason), request.reason
+        if self._registry is not None:
+            gate = self._registry.can_enter(request.strategy_id)
+            if not gate.allowed:
+                return request, gate, request.reason
+        risk = self._risk.assess(
+            request, context, budget_available=self._budget.available(request.asset, context)
+        )
+        if not risk.allowed:
+            return request, risk.decision, request.reason
+        approved = attrs.evolve(request, qty=risk.qty, stop_loss=risk.stop_price)
+        note = request.reason
+        if risk.stop_is_default:
+            note += f"; default stop {risk.stop_price}"
+        if risk.reductions:
+            note += "; reduced: " + ", ".join(f"{r.code} ({r.reason})" for r in risk.reductions)
+            self._storage.append_event(
+                self._clock.now(),
+                "order_reduced",
+                {
+                    "strategy_id": request.strategy_id,
+                    "symbol": request.symbol,
+                    "requested": str(request.qty),
+                    "approved": str(risk.qty),
+                    "reductions": [[r.code, str(r.limit), r.reason] for r in risk.reductions],
+                },
+            )
+        allocation = self._budget.get_alloc(request.asset)
+        checks: tuple[tuple[str, Callable[[OrderRequest], Decision]], ...] = (
+            ("budget", lambda r: self._budget.can_afford(r, context)),
+            ("exposure", lambda r: self._exposure.can_open(r, context, allocation=allocation)),
+        )
+        for name, check in checks:
+            fitted, decision = _fit(approved, check, context)
             if not decision.allowed:
-                return decision
-        return Decision.allow()
+                return approved, decision, note
+            if fitted.qty != approved.qty:
+                note += f"; reduced by {name} to {fitted.qty} ({decision.reason})"
+                self._storage.append_event(
+                    self._clock.now(),
+                    "order_reduced",
+                    {
+                        "strategy_id": request.strategy_id,
+                        "symbol": request.symbol,
+                        "requested": str(approved.qty),
+                        "approved": str(fitted.qty),
+                        "reductions": [[decision.code, str(fitted.qty), decision.reason]],
+                    },
+                )
+                approved = fitted
+        return approved, Decision.allow(risk.reason), note
 
-    def _intent(self, request: OrderRequest, context: PretradeContext) -> OrderIntent:
+    def _intent(self, request: OrderRequest, context: PretradeContext, note: str) -> OrderIntent:
         cid = make_client_order_id(request.strategy_id, self._storage.next_order_seq())
+        qty = context.instrument.round_qty(request.qty) if request.qty is not None else Decimal(0)
         return OrderIntent(
             client_order_id=cid,
             strategy_id=request.strategy_id,
             asset=request.asset,
             symbol=request.symbol,
             side=request.side,
-            qty=context.instrument.round_qty(request.qty),
+            qty=qty,
             order_type=OrderType.MARKET,
             reduce_only=request.reduce_only,
             stop_loss=request.stop_loss,
             take_profit=request.take_profit,
             created_at=self._clock.now(),
-            note=request.reason,
+            note=note,
         )
 
     async def _send(self, intent: OrderIntent) -> Order:
@@ -166,10 +247,42 @@ class OrderRouter:
         self._storage.append_event(
             self._clock.now(),
             kind,
-            {"client_order_id": intent.client_order_id, "strategy_id": intent.strategy_id,
-             "symbol": intent.symbol, "side": intent.side.value, "qty": str(intent.qty), **fields},
+            {
+                "client_order_id": intent.client_order_id,
+                "strategy_id": intent.strategy_id,
+                "symbol": intent.symbol,
+                "side": intent.side.value,
+                "qty": str(intent.qty),
+                **fields,
+            },
         )
 
 
 def _evolve_status(order: Order, status: OrderStatus, reason: str) -> Order:
     return attrs.evolve(order, status=status, reason=reason)
+
+
+def _fit(
+    request: OrderRequest, check: Callable[[OrderRequest], Decision], context: PretradeContext
+) -> tuple[OrderRequest, Decision]:
+    """The request at the largest lot-multiple size ``check`` allows (at most its own), or the denial.
+
+    Caps on notional are monotone in size, so a bisection over lot units finds the largest allowed size. A
+    request is denied only when even the smallest tradable size fails the check.
+    """
+    first = check(request)
+    if first.allowed or request.qty is None:
+        return request, first
+    step = context.instrument.lot_step
+    low = max(context.instrument.min_qty, step)
+    lo, hi = int(low / step), int(request.qty / step) - 1
+    if lo > hi or not check(attrs.evolve(request, qty=lo * step)).allowed:
+        return request, first
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if check(attrs.evolve(request, qty=mid * step)).allowed:
+            lo = mid
+        else:
+            hi = mid - 1
+    fitted = attrs.evolve(request, qty=(lo * step).quantize(step))
+    return fitted, Decision(True, first.code, first.reason)

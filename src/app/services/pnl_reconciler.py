@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 import attrs
 
 from app.domain.positions import PositionChange, apply_fill
+from app.domain.registry import StrategyCounter
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Order, Position
 from app.ports.broker import Broker
 from app.ports.clock import Clock
 from app.ports.storage import Storage
+from app.services.bankroll_manager import BankrollManager
+from app.services.budget_manager import BudgetManager
 from app.services.sl_tp_manager import SlTpManager
+from app.services.strategy_registry import StrategyRegistry
 
 __all__ = ["PnlReconciler"]
 
@@ -29,11 +34,17 @@ class PnlReconciler:
         storage: Storage,
         clock: Clock,
         sl_tp: SlTpManager,
+        budget: BudgetManager | None = None,
+        bankroll: BankrollManager | None = None,
+        registry: StrategyRegistry | None = None,
     ) -> None:
         self._brokers = dict(brokers)
         self._storage = storage
         self._clock = clock
         self._sl_tp = sl_tp
+        self._budget = budget
+        self._bankroll = bankroll
+        self._registry = registry
 
     async def process_events(self) -> list[ClosedTrade]:
         """Journal what every broker reported since the last call. Returns the round trips that closed."""
@@ -46,7 +57,21 @@ class PnlReconciler:
                     trade = await self._on_fill(asset, event)
                     if trade is not None:
                         closed.append(trade)
+                        await self._after_close(broker, trade)
         return closed
+
+    async def _after_close(self, broker: Broker, trade: ClosedTrade) -> None:
+        """Book a round trip into the budget, the registry counters and the paper bankroll."""
+        if self._budget is not None:
+            quote = (await broker.instrument(trade.symbol)).quote
+            rate = await broker.rate(quote) or Decimal(0)
+            self._budget.apply_pnl(trade.asset, trade.pnl * rate)
+        if self._registry is not None and self._registry.get(trade.strategy_id) is not None:
+            self._registry.inc_counter(trade.strategy_id, StrategyCounter.TRADES)
+            outcome = StrategyCounter.WINS if trade.pnl > 0 else StrategyCounter.LOSSES
+            self._registry.inc_counter(trade.strategy_id, outcome)
+        if self._bankroll is not None:
+            await self._bankroll.ensure_min_equity(await broker.account())
 
     async def pull_accounts(self) -> list[AccountSnapshot]:
         """Store each broker's valuation of its account (the authoritative balances)."""

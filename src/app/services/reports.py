@@ -39,7 +39,9 @@ TRADE_FIELDS = (
     "strategy_id", "asset", "symbol", "side", "qty", "entry_time", "exit_time", "entry_price",
     "exit_price", "fees", "pnl", "exit_reason",
 )
-POSITION_FIELDS = ("asset", "symbol", "qty", "avg_price", "stop_loss", "take_profit", "strategy_id", "opened_at")
+POSITION_FIELDS = (
+    "asset", "symbol", "qty", "avg_price", "stop_loss", "take_profit", "strategy_id", "opened_at",
+)
 
 
 def status_report(store: Storage) -> dict[str, Any]:
@@ -72,7 +74,15 @@ def status_report(store: Storage) -> dict[str, Any]:
 
 def trades_report(store: Storage) -> dict[str, Any]:
     """Every order in creation order and every closed trade."""
+    orders = []
+    for order in store.orders():
+        row = _row(order, ORDER_FIELDS)
+        intent = store.intent(order.client_order_id)
+        row["note"] = intent.note if intent is not None else ""
+        row["stop_loss"] = _plain(intent.stop_loss) if intent is not None else None
+        row["take_profit"] = _plain(intent.take_profit) if intent is not None else None
+        orders.append(row)
     return {
-        "orders": [_row(o, ORDER_FIELDS) for o in store.orders()],
+        "orders": orders,
         "trades": [_row(t, TRADE_FIELDS) for t in store.trades()],
     }

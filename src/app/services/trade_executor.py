@@ -7,19 +7,20 @@ never places orders itself and never sizes beyond what risk_manager computes.
 from __future__ import annotations
 
 import logging
+import math
 from decimal import Decimal
 
 import attrs
 
 from app.domain.money import to_decimal
 from app.domain.values import Asset, Candle, OrderStatus, Position, Side
+from app.learning.features.indicators import atr
 from app.learning.strategies.signals import BarSignal, SignalEngine
-from app.learning.strategies.spec import StrategySpec
+from app.learning.strategies.spec import StopRule, StrategySpec
 from app.ports.storage import Storage
 from app.services.order_requests import OrderRequest
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
-from app.services.risk_manager import RiskManager
 
 __all__ = ["TradeExecutor"]
 
@@ -33,14 +34,12 @@ class TradeExecutor:
         *,
         router: OrderRouter,
         reconciler: PnlReconciler,
-        risk: RiskManager,
         storage: Storage,
     ) -> None:
         self.spec = spec
         self._engine = SignalEngine(spec)
         self._router = router
         self._reconciler = reconciler
-        self._risk = risk
         self._storage = storage
         self._working: str | None = None
 
@@ -72,13 +71,7 @@ class TradeExecutor:
         if request is None:
             return
         if not request.reduce_only:
-            context = await self._router.context(self.asset, self.spec.symbol)
-            fraction = to_decimal(self.spec.sizing.fraction)
-            qty = self._risk.compute_size(fraction, price, context, to_decimal(self.spec.costs.fee_rate))
-            if qty <= 0:
-                log.info("entry skipped: size rounds to zero", extra={"strategy_id": self.spec.id})
-                return
-            request = attrs.evolve(request, qty=qty)
+            request = attrs.evolve(request, qty=await self._requested_qty(request))
         result = await self._router.place_order(request)
         if result.accepted:
             self._working = result.order.client_order_id
@@ -104,6 +97,25 @@ class TradeExecutor:
             return self._entry(Side.SELL, price)
         return None
 
+    async def _requested_qty(self, request: OrderRequest) -> Decimal | None:
+        """The spec's sizing as a request: a fraction of the bucket's cash, or None to let risk_manager size
+        by its risk formula (the spec's own risk fraction, if lower than the band's, applied here)."""
+        sizing = self.spec.sizing
+        context = await self._router.context(self.asset, self.spec.symbol)
+        if sizing.mode == "fraction":
+            unit_cost = context.notional(Decimal(1), request.price) * (
+                1 + to_decimal(self.spec.costs.fee_rate)
+            )
+            if unit_cost <= 0:
+                return None
+            return context.instrument.round_qty(context.cash * to_decimal(sizing.fraction) / unit_cost)
+        if sizing.risk_fraction is None or request.stop_loss is None:
+            return None
+        distance = abs(request.price - request.stop_loss) * context.quote_rate
+        if distance <= 0:
+            return None
+        return context.instrument.round_qty(context.equity * to_decimal(sizing.risk_fraction) / distance)
+
     def _exit(self, position: Position, price: Decimal) -> OrderRequest:
         return OrderRequest(
             strategy_id=self.spec.id,
@@ -122,18 +134,24 @@ class TradeExecutor:
             asset=self.asset,
             symbol=self.spec.symbol,
             side=side,
-            qty=Decimal(0),  # sized by risk_manager just before routing
+            qty=None,  # the spec's sizing fills this in; risk_manager may reduce it
             price=price,
             stop_loss=self._protective(side, price, self.spec.stop_loss, -1),
             take_profit=self._protective(side, price, self.spec.take_profit, 1),
             reason="signal",
         )
 
-    def _protective(self, side: Side, price: Decimal, level: object, direction: int) -> Decimal | None:
+    def _protective(
+        self, side: Side, price: Decimal, level: StopRule | None, direction: int
+    ) -> Decimal | None:
         """A stop (direction -1) or target (+1) away from ``price`` on the right side for ``side``."""
         if level is None:
             return None
-        pct = getattr(level, "pct", None)
-        if pct is None:
+        atr_value = float("nan")
+        if level.atr is not None:
+            frame = self._engine.frame()
+            atr_value = float(atr(frame["high"], frame["low"], frame["close"], level.atr_period)[-1])
+        distance = level.distance(float(price), atr_value)
+        if not math.isfinite(distance) or distance <= 0:
             return None
-        return price * (1 + to_decimal(pct) * direction * side.sign)
+        return price + to_decimal(distance) * direction * side.sign

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pybit.unified_trading
 import pytest
@@ -38,9 +39,9 @@ def streams(fake: FakeBybit, monkeypatch: pytest.MonkeyPatch) -> FakeBybit:
     return fake
 
 
-def make_client(fake: FakeBybit, **settings: object) -> BybitPublicClient:
-    return BybitPublicClient(BybitClientConfig(endpoint=fake.rest_url, **settings))  # type: ignore[arg-type]
+def make_client(fake: FakeBybit, **settings: Any) -> BybitPublicClient:
+    return BybitPublicClient(BybitClientConfig(endpoint=fake.rest_url, **settings))
 
 
-def make_async_client(fake: FakeBybit, **settings: object) -> AsyncBybitPublicClient:
+def make_async_client(fake: FakeBybit, **settings: Any) -> AsyncBybitPublicClient:
     return AsyncBybitPublicClient(make_client(fake, **settings), clock=FixedClock(fake))

@@ -20,7 +20,9 @@ KLINE = "/v5/market/kline"
 
 
 def _documented_list(name: str, category: str) -> list[dict]:
-    return [item for e in documented(name) if e["result"]["category"] == category for item in e["result"]["list"]]
+    return [
+        item for e in documented(name) if e["result"]["category"] == category for item in e["result"]["list"]
+    ]
 
 
 def test_linear_instruments_carry_the_documented_tick_lot_and_minimums(fake: FakeBybit) -> None:
@@ -101,6 +103,15 @@ def test_klines_without_a_start_are_the_latest_page(fake: FakeBybit) -> None:
     assert len(fake.requests_to(KLINE)) == 1
 
 
+def test_a_limit_beyond_one_page_reaches_back_for_the_newest_bars(fake: FakeBybit) -> None:
+    fake.add_klines("spot", "BTCUSDT", "1", start=T0 - timedelta(minutes=3000))
+
+    candles = make_client(fake).klines("spot", "BTCUSDT", "1m", limit=1500)
+
+    assert [c.ts for c in candles] == [T0 - timedelta(minutes=1499 - i) for i in range(1500)]
+    assert len(fake.requests_to(KLINE)) == 2
+
+
 def test_server_time_is_the_exchange_clock(fake: FakeBybit) -> None:
     assert make_client(fake).server_time() == T0
 
@@ -127,6 +138,20 @@ def test_a_server_error_is_transient_and_names_the_status(fake: FakeBybit) -> No
     fake.inject("/v5/market/time", HttpStatus(503))
 
     with pytest.raises(TransientError, match=r"/v5/market/time: server error HTTP 503"):
+        make_client(fake).server_time()
+
+
+def test_http_429_counts_as_a_rate_limit(fake: FakeBybit) -> None:
+    fake.inject("/v5/market/time", HttpStatus(429))
+
+    with pytest.raises(RateLimited, match="HTTP 429"):
+        make_client(fake).server_time()
+
+
+def test_an_answer_that_is_not_json_is_transient(fake: FakeBybit) -> None:
+    fake.inject("/v5/market/time", HttpStatus(200))  # the fake's error page, with status 200
+
+    with pytest.raises(TransientError, match="not JSON"):
         make_client(fake).server_time()
 
 

@@ -59,7 +59,9 @@ async def subscribed(fake: FakeBybit, count: int = 1, topic: str = TOPIC) -> Non
     await trio.to_thread.run_sync(fake.wait_for_subscription, topic, count)
 
 
-async def take_while(candles: AsyncIterator[Candle], count: int, drive: Callable[[], Awaitable[None]]) -> list[Candle]:
+async def take_while(
+    candles: AsyncIterator[Candle], count: int, drive: Callable[[], Awaitable[None]]
+) -> list[Candle]:
     """Pull ``count`` candles while ``drive`` acts on the fake: the stream only works while pulled."""
     taken: list[Candle] = []
 
@@ -84,7 +86,9 @@ def test_asking_for_a_symbol_the_feed_lacks_is_a_data_error(streams: FakeBybit) 
         make_feed(streams).timeframe("ETHUSDT")
 
 
-def test_the_stream_starts_with_history_after_the_given_time_then_live_closed_bars(streams: FakeBybit) -> None:
+def test_the_stream_starts_with_history_after_the_given_time_then_live_closed_bars(
+    streams: FakeBybit,
+) -> None:
     series = streams.add_klines("spot", "BTCUSDT", "1", start=T0 - 30 * MINUTE)
     feed = make_feed(streams)
 
@@ -168,6 +172,7 @@ def test_a_dropped_socket_reconnects_and_backfills_without_missing_or_doubling_b
             return got + await take(candles, 3)
 
     assert run(scenario) == expected(series, T0 - 2 * MINUTE, 6)
+    assert feed.stats.backfilled == 2 + 2  # the history, then the bars closed while disconnected
 
 
 def test_a_stream_silent_past_its_timeout_is_rebuilt_and_caught_up(streams: FakeBybit) -> None:

@@ -10,21 +10,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.adapters.feeds.bybit.parsing import (
+    KlinePager,
     bybit_interval,
     datetime_to_ms,
     ms_to_datetime,
-    next_kline_end,
     parse_instrument,
     parse_kline_message,
     parse_kline_rows,
 )
+from app.domain.values import Candle
 from app.ports.errors import DataError
 from tests.support.fake_bybit import documented
 
 
 @pytest.mark.parametrize(
     ("timeframe", "code"),
-    [("1m", "1"), ("5m", "5"), ("15m", "15"), ("1h", "60"), ("60m", "60"), ("4h", "240"), ("1d", "D"), ("1w", "W")],
+    [
+        ("1m", "1"),
+        ("5m", "5"),
+        ("15m", "15"),
+        ("1h", "60"),
+        ("60m", "60"),
+        ("4h", "240"),
+        ("1d", "D"),
+        ("1w", "W"),
+    ],
 )
 def test_timeframes_map_to_bybit_interval_codes(timeframe: str, code: str) -> None:
     assert bybit_interval(timeframe) == code
@@ -49,7 +59,11 @@ def test_the_documented_kline_push_parses_as_an_unconfirmed_five_minute_bar() ->
     candle = update.candle
     assert (candle.symbol, candle.timeframe, candle.ts) == ("BTCUSDT", "5m", ms_to_datetime(1672324800000))
     assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == (
-        16649.5, 16677.0, 16608.0, 16677.0, 2.081,
+        16649.5,
+        16677.0,
+        16608.0,
+        16677.0,
+        2.081,
     )
 
 
@@ -89,9 +103,49 @@ def test_kline_rows_come_out_oldest_first_whatever_order_they_came_in(rows: list
     assert [c.ts for c in candles] == sorted(ms_to_datetime(row[0]) for row in rows)
 
 
-def test_a_full_kline_page_continues_just_before_its_oldest_bar() -> None:
-    page = parse_kline_rows("X", "1m", [[str(120_000 + i * 60_000), "1", "1", "1", "1", "1", "1"] for i in range(3)])
+def _page(first_minute: int, count: int) -> list[Candle]:
+    rows = [[str((first_minute + i) * 60_000), "1", "1", "1", "1", "1", "1"] for i in range(count)]
+    return parse_kline_rows("X", "1m", rows)
 
-    assert next_kline_end(page, page_size=3, start_ms=0) == 119_999
-    assert next_kline_end(page, page_size=4, start_ms=0) is None
-    assert next_kline_end(page, page_size=3, start_ms=120_000) is None
+
+def test_a_full_page_is_followed_by_one_ending_just_before_its_oldest_bar() -> None:
+    pager = KlinePager(ms_to_datetime(0), None, None, page_size=3)
+
+    pager.add(_page(10, 3))
+
+    assert pager.window() == (0, 10 * 60_000 - 1)
+
+
+def test_a_short_page_ends_the_walk() -> None:
+    pager = KlinePager(ms_to_datetime(0), None, None, page_size=3)
+
+    pager.add(_page(10, 2))
+
+    assert pager.window() is None
+
+
+def test_a_page_reaching_the_start_ends_the_walk() -> None:
+    pager = KlinePager(ms_to_datetime(10 * 60_000), None, None, page_size=3)
+
+    pager.add(_page(10, 3))
+
+    assert pager.window() is None
+
+
+def test_without_start_or_limit_one_page_is_all() -> None:
+    pager = KlinePager(None, None, None, page_size=3)
+
+    pager.add(_page(10, 3))
+
+    assert pager.window() is None
+
+
+def test_a_limit_keeps_walking_until_enough_then_keeps_the_newest() -> None:
+    pager = KlinePager(None, None, 4, page_size=3)
+
+    pager.add(_page(10, 3))
+    assert pager.window() == (None, 10 * 60_000 - 1)
+    pager.add(_page(7, 3))
+
+    assert pager.window() is None
+    assert [c.ts for c in pager.candles()] == [ms_to_datetime(m * 60_000) for m in (9, 10, 11, 12)]

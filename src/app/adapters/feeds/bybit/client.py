@@ -19,11 +19,10 @@ from pybit.unified_trading import HTTP
 from app.adapters.feeds.bybit.config import BybitClientConfig, RateLimit
 from app.adapters.feeds.bybit.constants import HEADER_LIMIT_RESET, RET_OK, RET_RATE_LIMITED, Endpoint
 from app.adapters.feeds.bybit.parsing import (
+    KlinePager,
     Ticker24h,
     bybit_interval,
-    datetime_to_ms,
     ms_to_datetime,
-    next_kline_end,
     parse_instrument,
     parse_kline_rows,
     parse_server_time,
@@ -65,7 +64,7 @@ def _reset_at(headers: Mapping[str, str] | None) -> datetime | None:
 class BybitPublicClient:
     """Synchronous public market data (no keys). Each method is one or more blocking HTTP calls.
 
-    Errors: RateLimited (10006, not retried here), TransientError (5xx, timeout, garbled body),
+    Errors: RateLimited (10006 or HTTP 429, not retried here), TransientError (5xx, timeout, garbled body),
     DataError (any other refusal or a malformed payload), BrokerUnavailable (cannot connect).
     """
 
@@ -87,6 +86,10 @@ class BybitPublicClient:
     @property
     def endpoint(self) -> str:
         return str(self._http.endpoint)
+
+    def close(self) -> None:
+        """Release the pooled HTTP connections."""
+        self._http.client.close()
 
     def call(self, path: str, method: Callable[..., Any], **params: Any) -> Mapping[str, Any]:
         """Run one pybit request and return the answer's body, translating every failure."""
@@ -125,7 +128,9 @@ class BybitPublicClient:
         if code == 403:
             # Not worth retrying: the documented IP ban lasts at least 10 minutes.
             return DataError(f"{where}: HTTP 403: IP rate limit breached or region blocked")
-        if code == 409:
+        if code == 429:  # documented: system-level frequency protection, retry later
+            return RateLimited(f"{where}: HTTP 429: too many requests", _reset_at(error.resp_headers))
+        if code == 409:  # pybit's code for a body it could not decode
             return TransientError(f"{where}: the answer is not JSON")
         if isinstance(code, int) and code >= 500:
             return TransientError(f"{where}: server error HTTP {code}")
@@ -182,27 +187,22 @@ class BybitPublicClient:
         timeframe: str,
         start: datetime | None = None,
         end: datetime | None = None,
+        limit: int | None = None,
     ) -> list[Candle]:
-        """Bars of ``symbol`` oldest first. With ``start``, every bar in [start, end] (paged backwards);
-        without, the latest page. Bybit includes the bar still open: callers decide what is closed."""
-        start_ms = datetime_to_ms(start) if start else None
-        end_ms = datetime_to_ms(end) if end else None
-        pages: list[list[Candle]] = []
-        while True:
-            page = self.kline_page(category, symbol, timeframe, start_ms, end_ms)
-            pages.append(page)
-            end_ms = next_kline_end(page, self.config.kline_page_size, start_ms or 0)
-            if start_ms is None or end_ms is None:
-                return _merge(pages)
+        """Bars of ``symbol`` with ts in [start, end], oldest first, paged backwards as needed.
+
+        ``limit`` keeps the newest ``limit`` bars (reaching back past one page if it must); with
+        neither ``start`` nor ``limit``, the latest page. Bybit includes the bar still open: callers
+        decide what is closed.
+        """
+        pager = KlinePager(start, end, limit, self.config.kline_page_size)
+        while (window := pager.window()) is not None:
+            pager.add(self.kline_page(category, symbol, timeframe, *window))
+        return pager.candles()
 
     def server_time(self) -> datetime:
         """The exchange's clock."""
         return parse_server_time(self.call(Endpoint.TIME, self._http.get_server_time)["result"])
-
-
-def _merge(pages: list[list[Candle]]) -> list[Candle]:
-    by_ts = {candle.ts: candle for page in pages for candle in page}
-    return [by_ts[ts] for ts in sorted(by_ts)]
 
 
 class _TokenBucket:
@@ -304,9 +304,7 @@ class AsyncBybitPublicClient:
         """Every instrument of ``category`` (paged through the cursor)."""
         found, cursor = await self._run(Endpoint.INSTRUMENTS, self.sync.instrument_page, category)
         while cursor is not None:
-            page, cursor = await self._run(
-                Endpoint.INSTRUMENTS, self.sync.instrument_page, category, cursor
-            )
+            page, cursor = await self._run(Endpoint.INSTRUMENTS, self.sync.instrument_page, category, cursor)
             found.extend(page)
         return found
 
@@ -321,20 +319,14 @@ class AsyncBybitPublicClient:
         timeframe: str,
         start: datetime | None = None,
         end: datetime | None = None,
+        limit: int | None = None,
     ) -> list[Candle]:
         """As ``BybitPublicClient.klines``, each page through the limiter."""
-        start_ms = datetime_to_ms(start) if start else None
-        end_ms = datetime_to_ms(end) if end else None
-        page_size = self._config.kline_page_size
-        pages: list[list[Candle]] = []
-        while True:
-            page = await self._run(
-                Endpoint.KLINE, self.sync.kline_page, category, symbol, timeframe, start_ms, end_ms
-            )
-            pages.append(page)
-            end_ms = next_kline_end(page, page_size, start_ms or 0)
-            if start_ms is None or end_ms is None:
-                return _merge(pages)
+        pager = KlinePager(start, end, limit, self._config.kline_page_size)
+        while (window := pager.window()) is not None:
+            page = await self._run(Endpoint.KLINE, self.sync.kline_page, category, symbol, timeframe, *window)
+            pager.add(page)
+        return pager.candles()
 
     async def server_time(self) -> datetime:
         """The exchange's clock."""

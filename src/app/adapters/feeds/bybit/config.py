@@ -61,8 +61,8 @@ class BybitClientConfig:
     timeout: float = attrs.field(default=10.0, validator=_positive)
     ip_limit: RateLimit = RateLimit(IP_LIMIT_REQUESTS // 2, IP_LIMIT_WINDOW_S)
     endpoint_limit: RateLimit = RateLimit(10, 1.0)
-    rate_limit_retries: int = 5
-    transient_retries: int = 2
+    rate_limit_retries: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    transient_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     backoff: float = attrs.field(default=0.5, validator=_positive)
     max_backoff: float = attrs.field(default=30.0, validator=_positive)
     kline_page_size: int = attrs.field(
@@ -91,7 +91,7 @@ class BybitFeedConfig:
     """
 
     silence_timeout: float = attrs.field(default=90.0, validator=_positive)
-    reconnect_attempts: int = 10
+    reconnect_attempts: int = attrs.field(default=10, validator=_positive)
     reconnect_backoff: float = attrs.field(default=1.0, validator=_positive)
     align_grace: float = attrs.field(default=5.0, validator=_positive)
-    buffer: int = 1024
+    buffer: int = attrs.field(default=1024, validator=_positive)

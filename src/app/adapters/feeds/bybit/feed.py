@@ -49,8 +49,7 @@ class KlineSocket(Protocol):
         """Subscribe to ``kline.{interval}.{symbol}``; ``callback`` runs in the socket's thread."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 KlineSocketFactory = Callable[[str], KlineSocket]

@@ -15,13 +15,13 @@ from app.domain.values import Candle, Instrument
 from app.ports.errors import DataError
 
 __all__ = [
+    "KlinePager",
     "KlineUpdate",
     "Ticker24h",
     "bybit_interval",
     "canonical_timeframe",
     "datetime_to_ms",
     "ms_to_datetime",
-    "next_kline_end",
     "parse_instrument",
     "parse_kline_message",
     "parse_kline_rows",
@@ -198,12 +198,50 @@ def parse_kline_rows(symbol: str, timeframe: str, rows: Sequence[Sequence[Any]])
     return candles
 
 
-def next_kline_end(page: Sequence[Candle], page_size: int, start_ms: int) -> int | None:
-    """Where the next (older) kline page ends, or None when ``page`` reached ``start_ms`` or was short."""
-    if len(page) < page_size:
-        return None
-    oldest = datetime_to_ms(page[0].ts)
-    return oldest - 1 if oldest > start_ms else None
+class KlinePager:
+    """Walks /v5/market/kline backwards (it answers with the newest bars of a range) page by page.
+
+    With ``start``, pages go back until they reach it; with ``limit``, until that many bars are in
+    hand (only the newest ``limit`` are kept); with neither, one page is all.
+    """
+
+    def __init__(
+        self, start: datetime | None, end: datetime | None, limit: int | None, page_size: int
+    ) -> None:
+        if limit is not None and limit < 1:
+            msg = f"limit must be at least 1, got {limit}"
+            raise ValueError(msg)
+        self._start_ms = datetime_to_ms(start) if start else None
+        self._window: tuple[int | None, int | None] | None = (
+            self._start_ms,
+            datetime_to_ms(end) if end else None,
+        )
+        self._limit = limit
+        self._page_size = page_size
+        self._by_ts: dict[datetime, Candle] = {}
+
+    def window(self) -> tuple[int | None, int | None] | None:
+        """(start_ms, end_ms) of the next request, or None when done."""
+        return self._window
+
+    def add(self, page: Sequence[Candle]) -> None:
+        """Take one answer (oldest first) and work out the next window."""
+        self._by_ts.update((candle.ts, candle) for candle in page)
+        wants_more = self._start_ms is not None or self._limit is not None
+        if not wants_more or len(page) < self._page_size or self._enough():
+            self._window = None
+            return
+        oldest = datetime_to_ms(page[0].ts)
+        reached_start = self._start_ms is not None and oldest <= self._start_ms
+        self._window = None if reached_start else (self._start_ms, oldest - 1)
+
+    def _enough(self) -> bool:
+        return self._limit is not None and len(self._by_ts) >= self._limit
+
+    def candles(self) -> list[Candle]:
+        """Every bar collected, oldest first, each time once."""
+        ordered = [self._by_ts[ts] for ts in sorted(self._by_ts)]
+        return ordered[-self._limit :] if self._limit is not None else ordered
 
 
 def parse_kline_message(message: Mapping[str, Any]) -> list[KlineUpdate]:
