@@ -175,7 +175,7 @@ class _EventSimulation:
             return
         fill = fill_market_at_open(side, qty, candle, instrument, self.costs)
         self.cash -= fill.fee
-        opened = apply_fill(None, self.fill(side, fill.qty, fill.price, fill.fee, i), strategy_id="bt")
+        opened = apply_fill(None, self.fill(side, fill.qty, fill.price, fill.fee, i), strategy_id=self.strategy_id)
         assert opened.position is not None
         distance = plan.trailing.distance(float(price), i) if plan.trailing.kind == STOP_ATR else 0.0
         self.holding = _Holding(opened.position, i, stop_loss, take_profit, trail, price, distance)
