@@ -7,6 +7,7 @@ prints what is wrong and where, and exits with status 2.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,15 +121,29 @@ def _open_existing(home: Path | None) -> Any:
 @main.command()
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(home: Path | None, as_json: bool) -> None:
+@click.option("--rebuild", is_flag=True, help="Rebuild positions and trades from the journal and compare.")
+def status(home: Path | None, as_json: bool, rebuild: bool) -> None:
     """Per asset: cash, equity, open positions and number of trades."""
-    from app.services.reports import status_report
+    from app.services.reports import rebuild_report, status_report
 
     store = _open_existing(home)
     try:
         report = status_report(store)
+        check = rebuild_report(store) if rebuild else None
     finally:
         store.close()
+    if check is not None:
+        if as_json:
+            report["rebuild"] = check
+        else:
+            verdict = "matches" if check["consistent"] else "DIFFERS from"
+            click.echo(f"journal rebuild ({check['fills']} fills) {verdict} the stored state")
+            for problem in check["problems"]:
+                click.echo(f"  {problem}")
+        if not check["consistent"]:
+            if as_json:
+                click.echo(json.dumps(report, indent=2))
+            sys.exit(1)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

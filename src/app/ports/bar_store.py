@@ -95,8 +95,9 @@ class BarStore(Protocol):
         """
         ...
 
-    def read(self, symbol: str, timeframe: str, *, start: datetime | None = None,
-             end: datetime | None = None) -> BarBatch:  # fmt: skip
+    def read(
+        self, symbol: str, timeframe: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> BarBatch:
         """Bars with ``start <= ts < end`` (either bound optional); empty when nothing is cached."""
         ...
 

@@ -52,6 +52,9 @@ class OrderRouter:
         self._budget = budget
         self._exposure = exposure
         self._registry = registry
+        self._meta_cache: dict[str, str | None] = {}
+        self._pending_meta: dict[str, str] = {}
+        self._pending_events: list[tuple[str, dict[str, object]]] = []
 
     def broker(self, asset: Asset) -> Broker:
         try:
@@ -83,38 +86,63 @@ class OrderRouter:
             margin=asset is not Asset.SPOT,
         )
 
+    def _meta(self, key: str) -> str | None:
+        if key not in self._meta_cache:
+            self._meta_cache[key] = self._storage.get_meta(key)
+        return self._meta_cache[key]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        """Remembered now, written with the next intent (in its transaction)."""
+        self._meta_cache[key] = value
+        self._pending_meta[key] = value
+
     def _realized_today(self, asset: Asset, realized_total: Decimal) -> Decimal:
         """Realised P&L since the UTC day start: the total minus the total first seen that day."""
         key = f"day_realized:{asset.value}:{self._clock.now().date().isoformat()}"
-        mark = self._storage.get_meta(key)
+        mark = self._meta(key)
         if mark is None:
-            self._storage.set_meta(key, str(realized_total))
+            self._set_meta(key, str(realized_total))
             return Decimal(0)
         return realized_total - Decimal(mark)
 
     def _high_water_mark(self, asset: Asset, equity: Decimal) -> Decimal:
         key = f"high_water_mark:{asset.value}"
-        stored = self._storage.get_meta(key)
+        stored = self._meta(key)
         mark = max(Decimal(stored), equity) if stored is not None else equity
         if stored is None or mark != Decimal(stored):
-            self._storage.set_meta(key, str(mark))
+            self._set_meta(key, str(mark))
         return mark
 
     async def place_order(self, request: OrderRequest) -> RouteResult:
-        """Check, record, send. Returns the order as stored and the decision of the pipeline."""
+        """Check, record, send. Returns the order as stored and the decision of the pipeline.
+
+        Two commits per order: the write-ahead intent (with the pipeline's journal entries) before the broker
+        is called, then the broker's answer.
+        """
         context = await self.context(request.asset, request.symbol)
         request, decision, note = self._check(request, context)
-        intent = self._intent(request, context, note)
-        self._storage.record_intent(intent)
-        if not decision.allowed:
-            order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {decision.reason}")
-            self._storage.save_order(order)
-            self._journal("order_denied", intent, code=decision.code, reason=decision.reason)
-            return RouteResult(order, decision)
+        with self._storage.transaction():
+            intent = self._intent(request, context, note)
+            self._storage.record_intent(intent)
+            self._flush_pending()
+            if not decision.allowed:
+                order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {decision.reason}")
+                self._storage.save_order(order)
+                self._journal("order_denied", intent, code=decision.code, reason=decision.reason)
+                return RouteResult(order, decision)
         order = await self._send(intent)
-        self._storage.save_order(order)
-        self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
+        with self._storage.transaction():
+            self._storage.save_order(order)
+            self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
         return RouteResult(order, decision)
+
+    def _flush_pending(self) -> None:
+        for key, value in self._pending_meta.items():
+            self._storage.set_meta(key, value)
+        self._pending_meta.clear()
+        for kind, fields in self._pending_events:
+            self._storage.append_event(self._clock.now(), kind, fields)
+        self._pending_events.clear()
 
     async def cancel_order(self, asset: Asset, symbol: str, client_order_id: str) -> Order:
         order = await self.broker(asset).cancel_order(symbol, client_order_id)
@@ -157,16 +185,17 @@ class OrderRouter:
             note += f"; default stop {risk.stop_price}"
         if risk.reductions:
             note += "; reduced: " + ", ".join(f"{r.code} ({r.reason})" for r in risk.reductions)
-            self._storage.append_event(
-                self._clock.now(),
-                "order_reduced",
-                {
-                    "strategy_id": request.strategy_id,
-                    "symbol": request.symbol,
-                    "requested": str(request.qty),
-                    "approved": str(risk.qty),
-                    "reductions": [[r.code, str(r.limit), r.reason] for r in risk.reductions],
-                },
+            self._pending_events.append(
+                (
+                    "order_reduced",
+                    {
+                        "strategy_id": request.strategy_id,
+                        "symbol": request.symbol,
+                        "requested": str(request.qty),
+                        "approved": str(risk.qty),
+                        "reductions": [[r.code, str(r.limit), r.reason] for r in risk.reductions],
+                    },
+                )
             )
         allocation = self._budget.get_alloc(request.asset)
         checks: tuple[tuple[str, Callable[[OrderRequest], Decision]], ...] = (
@@ -179,16 +208,17 @@ class OrderRouter:
                 return approved, decision, note
             if fitted.qty != approved.qty:
                 note += f"; reduced by {name} to {fitted.qty} ({decision.reason})"
-                self._storage.append_event(
-                    self._clock.now(),
-                    "order_reduced",
-                    {
-                        "strategy_id": request.strategy_id,
-                        "symbol": request.symbol,
-                        "requested": str(approved.qty),
-                        "approved": str(fitted.qty),
-                        "reductions": [[decision.code, str(fitted.qty), decision.reason]],
-                    },
+                self._pending_events.append(
+                    (
+                        "order_reduced",
+                        {
+                            "strategy_id": request.strategy_id,
+                            "symbol": request.symbol,
+                            "requested": str(approved.qty),
+                            "approved": str(fitted.qty),
+                            "reductions": [[decision.code, str(fitted.qty), decision.reason]],
+                        },
+                    )
                 )
                 approved = fitted
         return approved, Decision.allow(risk.reason), note

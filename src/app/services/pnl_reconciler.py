@@ -11,7 +11,7 @@ from decimal import Decimal
 import attrs
 
 from app.domain.positions import PositionChange, apply_fill
-from app.domain.registry import StrategyCounter
+from app.domain.registry import StrategyCounter, StrategyFlag
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Order, Position
 from app.ports.broker import Broker
 from app.ports.clock import Clock
@@ -45,6 +45,7 @@ class PnlReconciler:
         self._budget = budget
         self._bankroll = bankroll
         self._registry = registry
+        self._expected_balances: dict[Asset, dict[str, Decimal]] = {}
 
     async def process_events(self) -> list[ClosedTrade]:
         """Journal what every broker reported since the last call. Returns the round trips that closed."""
@@ -54,10 +55,13 @@ class PnlReconciler:
                 if isinstance(event, Order):
                     self._storage.save_order(self._merge(event))
                 elif isinstance(event, Fill):
-                    trade = await self._on_fill(asset, event)
-                    if trade is not None:
-                        closed.append(trade)
-                        await self._after_close(broker, trade)
+                    # One transaction per fill: its journal entry, position, trade, budget, counters and
+                    # any top-up commit together, so a crash never leaves half of them behind.
+                    with self._storage.transaction():
+                        trade = await self._on_fill(asset, event)
+                        if trade is not None:
+                            closed.append(trade)
+                            await self._after_close(broker, trade)
         return closed
 
     async def _after_close(self, broker: Broker, trade: ClosedTrade) -> None:
@@ -84,6 +88,86 @@ class PnlReconciler:
 
     async def pull_positions(self) -> dict[Asset, Sequence[Position]]:
         return {asset: await broker.positions() for asset, broker in self._brokers.items()}
+
+    async def pull_fills(self) -> list[ClosedTrade]:
+        """Journal every execution the brokers know that the journal lacks (a dropped fill event)."""
+        closed: list[ClosedTrade] = []
+        known = {f.fill_id for f in self._storage.fills()}
+        for asset, broker in self._brokers.items():
+            for fill in await broker.fills():
+                if fill.fill_id in known:
+                    continue
+                log.warning("fill missing from the journal", extra={"fill_id": fill.fill_id})
+                truth = await broker.get_order(fill.client_order_id)
+                with self._storage.transaction():
+                    if truth is not None:
+                        self._storage.save_order(self._merge(truth))
+                    trade = await self._on_fill(asset, fill)
+                    if trade is not None:
+                        closed.append(trade)
+                        await self._after_close(broker, trade)
+        return closed
+
+    async def reconcile(self, tolerance: Decimal = Decimal("0.00000001")) -> dict[Asset, list[str]]:
+        """Broker truth against the journal. Missing fills and order states are pulled in first; a position
+        that still differs beyond ``tolerance`` sets ``broker_desync`` on every strategy of the asset (no new
+        entries there) until a clean reconcile clears it. Returns each asset's divergences."""
+        await self.pull_fills()
+        report: dict[Asset, list[str]] = {}
+        for asset, broker in self._brokers.items():
+            for stored in self._storage.orders(open_only=True):
+                if stored.asset == asset:
+                    truth = await broker.get_order(stored.client_order_id)
+                    if truth is not None and truth.status != stored.status:
+                        self._storage.save_order(self._merge(truth))
+            held = {p.symbol: p.qty for p in await broker.positions()}
+            local = {p.symbol: p.qty for p in self._storage.positions() if p.asset == asset}
+            problems = [
+                f"{symbol}: broker {held.get(symbol, 0)} vs journal {local.get(symbol, 0)}"
+                for symbol in sorted(held.keys() | local.keys())
+                if abs(held.get(symbol, Decimal(0)) - local.get(symbol, Decimal(0))) > tolerance
+            ]
+            problems += await self._balance_problems(asset, broker, tolerance)
+            report[asset] = problems
+            self._flag(asset, problems)
+        return report
+
+    async def _balance_problems(self, asset: Asset, broker: Broker, tolerance: Decimal) -> list[str]:
+        """Cash accounts (spot): every currency's balance must equal what the journal's fills imply."""
+        expected = self._expected_balances.get(asset)
+        if expected is None:
+            return []
+        implied = dict(expected)
+        for fill in self._storage.fills():
+            if fill.asset != asset:
+                continue
+            instrument = await broker.instrument(fill.symbol)
+            implied[instrument.quote] = implied.get(instrument.quote, Decimal(0)) - (
+                fill.qty * fill.price * fill.side.sign + fill.fee
+            )
+            implied[instrument.base] = implied.get(instrument.base, Decimal(0)) + fill.qty * fill.side.sign
+        actual = {b.currency: b.total for b in await broker.balances()}
+        return [
+            f"{ccy} balance: broker {actual.get(ccy, 0)} vs journal {implied.get(ccy, 0)}"
+            for ccy in sorted(actual.keys() | implied.keys())
+            if abs(actual.get(ccy, Decimal(0)) - implied.get(ccy, Decimal(0))) > tolerance
+        ]
+
+    def expect_cash_balances(self, asset: Asset, starting: Mapping[str, Decimal]) -> None:
+        """Check ``asset``'s balances in ``reconcile``: ``starting`` plus deposits, moved by journaled fills."""
+        self._expected_balances[asset] = dict(starting)
+
+    def _flag(self, asset: Asset, problems: list[str]) -> None:
+        if self._registry is None:
+            return
+        flagged = [r for r in self._registry.get_for(asset) if StrategyFlag.BROKER_DESYNC in r.flags]
+        if problems:
+            reason = "; ".join(problems)
+            log.error("broker desync", extra={"asset": asset.value, "problems": reason})
+            if len(flagged) < len(self._registry.get_for(asset)):
+                self._registry.flag_asset(asset, StrategyFlag.BROKER_DESYNC, reason)
+        elif flagged:
+            self._registry.clear_asset_flag(asset, StrategyFlag.BROKER_DESYNC, "clean reconcile")
 
     def position(self, asset: Asset, symbol: str) -> Position | None:
         """The local journal's open position for (asset, symbol)."""

@@ -57,6 +57,35 @@ def _level(kind: int, value: float, atr: Any, price: float, i: int, direction: f
     return _round_price(price + direction * _distance(kind, value, atr, price, i), k[0], k[1])
 
 
+def _record(out: Any, count: int, entry_bar: int, i: int, qty: float, entry: float, price: float,
+            entry_fee: float, exit_fee: float, paid: float, reason: int) -> float:
+    """Write trade ``count``; return what closing it adds to the cash."""
+    gross = (price - entry) * qty
+    out[0][count], out[1][count], out[2][count], out[3][count] = entry_bar, i, qty > 0, abs(qty)
+    out[4][count], out[5][count], out[6][count] = entry, price, entry_fee + exit_fee
+    out[7][count], out[8][count], out[9][count] = paid, gross - entry_fee - exit_fee + paid, reason
+    return gross - exit_fee
+
+
+def _protection(long: bool, o: float, h: float, low: float, sl: float, tp: float, trail: float) -> Any:
+    """``protection_trigger`` in floats, the tighter of stop loss and trailing stop as the stop: (reason,
+    price), reason -1 when nothing triggers. NaN levels never trigger."""
+    stop, stop_reason = sl, _STOP
+    if not math.isnan(trail) and (math.isnan(stop) or (trail > stop if long else trail < stop)):
+        stop, stop_reason = trail, _TRAIL
+    if long:
+        if low <= stop:
+            return stop_reason, min(o, stop)
+        if h >= tp:
+            return _TARGET, max(o, tp)
+    else:
+        if h >= stop:
+            return stop_reason, max(o, stop)
+        if low <= tp:
+            return _TARGET, min(o, tp)
+    return -1, 0.0
+
+
 def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitting it costs numba speed
     o: Any, h: Any, low: Any, c: Any, signals: Any, funding: Any, stops: Any, atrs: Any, k: Any, out: Any
 ) -> Any:
@@ -72,78 +101,53 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
     pending_side = 0  # +1 buy, -1 sell, 2 exit
     count = in_market = skipped = 0
     equity = out[10]
-    for i in range(n + 1):
-        reason = -1
-        price = 0.0
-        if i == n:
-            if qty == 0.0:
-                break
-            i = n - 1  # noqa: PLW2901  # the final mark closes on the last bar
-            reason, price = _END, _round_price(c[i], k[0], k[1])
-        else:
-            if qty != 0.0 and funding[i] != 0.0:
-                charge = qty * o[i] * funding[i]
-                cash -= charge
-                paid -= charge
-            if pending_bar == i:
-                pending_bar = -1
-                side = pending_side
-                if side == 2 and qty != 0.0:
-                    direction = -1.0 if qty > 0 else 1.0
-                    reason, price = _SIGNAL, _round_price(o[i] + direction * (o[i] * slip / 1e4), k[0], k[1])
-                elif side != 2 and qty == 0.0:
-                    p = _round_price(o[i] + side * (o[i] * slip / 1e4), k[0], k[1])
-                    sl = _level(stops[0, 0], stops[0, 1], atrs[0], p, i, -side, k)
-                    tp = _level(stops[1, 0], stops[1, 1], atrs[1], p, i, side, k)
-                    trail = _level(stops[2, 0], stops[2, 1], atrs[2], p, i, -side, k)
-                    bad = False
-                    for s in range(3):
-                        level = sl if s == 0 else tp if s == 1 else trail
-                        if stops[s, 0] != STOP_NONE and not level > 0.0:
-                            bad = True
-                    size = 0.0
-                    if cash > 0.0 and not bad:
-                        size = fraction * cash / (p * (1.0 + fee))
-                        if risk and abs(p - sl) > 0.0:
-                            size = min(size, cash * risk_fraction / abs(p - sl))
-                        size = _round_qty(size, k[2], k[3])
-                    if size <= 0.0 or size < k[4] or size * p < k[5]:
-                        skipped += 1
-                    else:
-                        entry_fee = size * p * fee
-                        cash -= entry_fee
-                        qty, entry, entry_bar, best, paid = side * size, p, i, p, 0.0
+    for i in range(n):
+        if qty != 0.0 and funding[i] != 0.0:
+            charge = qty * o[i] * funding[i]
+            cash -= charge
+            paid -= charge
+        reason, price = -1, 0.0
+        if pending_bar == i:
+            pending_bar = -1
+            side = pending_side
+            if side == 2 and qty != 0.0:
+                direction = -1.0 if qty > 0 else 1.0
+                reason, price = _SIGNAL, _round_price(o[i] + direction * (o[i] * slip / 1e4), k[0], k[1])
+            elif side != 2 and qty == 0.0:
+                p = _round_price(o[i] + side * (o[i] * slip / 1e4), k[0], k[1])
+                sl = _level(stops[0, 0], stops[0, 1], atrs[0], p, i, -side, k)
+                tp = _level(stops[1, 0], stops[1, 1], atrs[1], p, i, side, k)
+                trail = _level(stops[2, 0], stops[2, 1], atrs[2], p, i, -side, k)
+                bad = (
+                    (stops[0, 0] != STOP_NONE and not sl > 0.0)
+                    or (stops[1, 0] != STOP_NONE and not tp > 0.0)
+                    or (stops[2, 0] != STOP_NONE and not trail > 0.0)
+                )
+                size = 0.0
+                if cash > 0.0 and not bad:
+                    size = fraction * cash / (p * (1.0 + fee))
+                    if risk and abs(p - sl) > 0.0:
+                        size = min(size, cash * risk_fraction / abs(p - sl))
+                    size = _round_qty(size, k[2], k[3])
+                if size <= 0.0 or size < k[4] or size * p < k[5]:
+                    skipped += 1
+                    sl = tp = trail = math.nan
+                else:
+                    entry_fee = size * p * fee
+                    cash -= entry_fee
+                    qty, entry, entry_bar, best, paid = side * size, p, i, p, 0.0
+                    if stops[2, 0] == STOP_ATR:
                         trail_distance = _distance(STOP_ATR, stops[2, 1], atrs[2], p, i)
-            if reason < 0 and qty != 0.0 and i > entry_bar:
-                long = qty > 0
-                stop, stop_reason = sl, _STOP
-                if not math.isnan(trail) and (math.isnan(stop) or (trail > stop if long else trail < stop)):
-                    stop, stop_reason = trail, _TRAIL
-                if long:
-                    if low[i] <= stop:
-                        reason, price = stop_reason, min(o[i], stop)
-                    elif h[i] >= tp:
-                        reason, price = _TARGET, max(o[i], tp)
-                elif h[i] >= stop:
-                    reason, price = stop_reason, max(o[i], stop)
-                elif low[i] <= tp:
-                    reason, price = _TARGET, min(o[i], tp)
-                if reason >= 0:
-                    price = _round_price(price, k[0], k[1])
+        elif qty != 0.0 and i > entry_bar:
+            reason, price = _protection(qty > 0, o[i], h[i], low[i], sl, tp, trail)
+            if reason >= 0:
+                price = _round_price(price, k[0], k[1])
         if reason >= 0:
-            size = abs(qty)
-            exit_fee = size * price * fee
-            gross = (price - entry) * qty
-            cash += gross - exit_fee
-            out[0][count], out[1][count], out[2][count], out[3][count] = entry_bar, i, qty > 0, size
-            out[4][count], out[5][count], out[6][count] = entry, price, entry_fee + exit_fee
-            out[7][count], out[8][count], out[9][count] = paid, gross - entry_fee - exit_fee + paid, reason
+            exit_fee = abs(qty) * price * fee
+            cash += _record(out, count, entry_bar, i, qty, entry, price, entry_fee, exit_fee, paid, reason)
             count += 1
             qty = 0.0
             sl = tp = trail = math.nan
-            if reason == _END:
-                equity[i] = cash
-                break
         if qty != 0.0:
             in_market += 1
             if not math.isnan(trail):
@@ -163,6 +167,13 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
                     pending_side, pending_bar = -1, i + 1 + latency
             elif signals[1, i] if qty > 0 else signals[3, i]:
                 pending_side, pending_bar = 2, i + 1 + latency
+    if qty != 0.0:
+        last = n - 1
+        price = _round_price(c[last], k[0], k[1])
+        exit_fee = abs(qty) * price * fee
+        cash += _record(out, count, entry_bar, last, qty, entry, price, entry_fee, exit_fee, paid, _END)
+        count += 1
+        equity[last] = cash
     return count, in_market, skipped
 
 
@@ -170,7 +181,7 @@ _compiled: Any = None
 
 
 def _compile() -> Any:
-    global _compiled  # noqa: PLW0603  # compiled once per process, on first use
+    global _compiled  # compiled once per process, on first use
     if _compiled is None:
         try:
             import numba
@@ -178,7 +189,7 @@ def _compile() -> Any:
             _compiled = _kernel
         else:
             jit = numba.njit(cache=True, nogil=True)
-            for helper in (_round_price, _round_qty, _distance, _level):
+            for helper in (_round_price, _round_qty, _distance, _level, _record, _protection):
                 globals()[helper.__name__] = jit(helper)
             _compiled = jit(_kernel)
     return _compiled
