@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,19 @@ SPECS = [ROOT / "config" / "specs" / "sma_cross.yaml", ROOT / "config" / "specs"
 
 
 def run_args(home: Path) -> list[str]:
-    args = [*APP, "run", "--paper", "--feed", "replay", "--data", str(DATA), "--speed", "max", "--home", str(home)]
+    args = [
+        *APP,
+        "run",
+        "--paper",
+        "--feed",
+        "replay",
+        "--data",
+        str(DATA),
+        "--speed",
+        "max",
+        "--home",
+        str(home),
+    ]
     for spec in SPECS:
         args += ["--spec", str(spec)]
     return args
@@ -33,35 +46,41 @@ def app_json(command: str, home: Path) -> dict:
     return json.loads(out.stdout)
 
 
+KILLS = 8
+
+
 @pytest.mark.slow
 def test_a_run_killed_many_times_ends_like_an_uninterrupted_one(tmp_path):
     rng = random.Random(20261125)
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    started = time.monotonic()
     subprocess.run(run_args(whole), check=True, capture_output=True, cwd=ROOT, timeout=600)
+    duration = time.monotonic() - started
 
-    kills = 0
-    for _ in range(40):
-        proc = subprocess.Popen(run_args(crashed), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-        try:
-            proc.wait(timeout=rng.uniform(0.8, 4.0))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
-            if (crashed / "paper.db").exists():
-                status = app_json("status", crashed)
-                unprotected = [p for p in status["positions"] if p["stop_loss"] is None]
-                assert not unprotected, f"positions without a stop after a kill: {unprotected}"
-            continue
-        assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
-        break
-    else:
-        pytest.fail("the crashed run never finished")
+    for _ in range(KILLS):
+        with (tmp_path / "stderr.txt").open("wb") as err:
+            proc = subprocess.Popen(run_args(crashed), stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+            try:
+                proc.wait(timeout=rng.uniform(0.3, 0.95) * duration)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()
+        if (crashed / "paper.db").exists():
+            status = app_json("status", crashed)
+            unprotected = [p for p in status["positions"] if p["stop_loss"] is None]
+            assert not unprotected, f"positions without a stop after a kill: {unprotected}"
+    subprocess.run(run_args(crashed), check=True, capture_output=True, cwd=ROOT, timeout=600)
 
-    assert kills >= 3, "the test must actually interrupt the run"
     trades_whole, trades_crashed = app_json("trades", whole), app_json("trades", crashed)
     assert trades_crashed["orders"] == trades_whole["orders"]
     assert trades_crashed["trades"] == trades_whole["trades"]
     assert app_json("status", crashed) == app_json("status", whole)
     ids = [o["client_order_id"] for o in trades_crashed["orders"]]
     assert len(ids) == len(set(ids)), "no order placed twice"
+    rebuilt = subprocess.run(
+        [*APP, "status", "--home", str(crashed), "--rebuild"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout

@@ -20,6 +20,7 @@ Aggregating base bars into a longer timeframe (``resample``, ``BarAggregator``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, final
@@ -31,8 +32,10 @@ from numpy.typing import NDArray
 from app.domain.timeframes import parse_timeframe
 
 __all__ = [
+    "REPAIR_COUNTS",
     "BarAggregator",
     "BarBatch",
+    "BarCleaner",
     "BarRow",
     "datetime_to_ns",
     "ns_to_datetime",
@@ -241,7 +244,9 @@ class BarAggregator:
         self._forming: list[float] | None = None  # open, high, low, close, volume of the open bucket
         self._forming_ts = 0
 
-    def add(self, ts: int, open_: float, high: float, low: float, close: float, volume: float) -> list[BarRow]:
+    def add(
+        self, ts: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> list[BarRow]:
         """Add one base bar; returns the bars it completed (none, one, or two after a gap)."""
         self._check_after(ts)
         self._last_ts = ts
@@ -268,7 +273,7 @@ class BarAggregator:
         if len(batch) == 0:
             return BarBatch.empty(self.symbol, self.timeframe)
         self._check_after(int(batch.ts[0]))
-        out, starts, lengths = _aggregate(batch, self._step_ns)
+        out, _, lengths = _aggregate(batch, self._step_ns)
         ts, o, h, lo, c, v = (getattr(out, name).copy() for name in _FIELDS)
         prefix: list[BarRow] = []
         forming = self._forming
@@ -303,10 +308,9 @@ class BarAggregator:
         return (self._forming_ts, o, h, lo, c, v)
 
     def _emit(self) -> BarRow:
-        row = self.forming()
-        assert row is not None
+        o, h, lo, c, v = self._forming or (np.nan,) * 5
         self._forming = None
-        return row
+        return (self._forming_ts, o, h, lo, c, v)
 
     def _check_after(self, ts: int) -> None:
         if self._last_ts is not None and ts <= self._last_ts:
@@ -315,3 +319,117 @@ class BarAggregator:
                 f"{ns_to_datetime(self._last_ts).isoformat()}"
             )
             raise ValueError(msg)
+
+
+REPAIR_COUNTS: Final = (
+    "rows_read",
+    "rows_kept",
+    "duplicates_dropped",
+    "out_of_order_dropped",
+    "nan_dropped",
+    "nonpositive_dropped",
+    "high_low_fixed",
+    "volume_filled",
+    "gaps",
+)
+"""The counters of ``BarCleaner.counts`` (named as the fields of the data manager's repair report)."""
+
+
+class BarCleaner:
+    """The replay reader's bad-data rules for one symbol's bars as they arrive, in the same order:
+
+    1. A NaN or infinite open, high, low or close, or an infinite volume, drops the bar (``nan_dropped``);
+       a missing (NaN) volume is read as 0 (``volume_filled``).
+    2. A price <= 0 or a negative volume drops the bar (``nonpositive_dropped``).
+    3. A bar at a time already accepted is dropped (``duplicates_dropped``): the first one has been delivered
+       (in a file, where nothing was delivered yet, the later row wins instead).
+    4. A bar older than the last accepted one is dropped (``out_of_order_dropped``): later bars have been
+       delivered (a file sorts it into place instead).
+    5. high < low, or open/close outside [low, high]: high becomes the largest and low the smallest of the
+       four prices (``high_low_fixed``).
+    6. Missing bar intervals are counted (``gaps``), never filled.
+
+    Args:
+        after: the time (ns) of the last bar already accepted elsewhere (a cache), if any.
+    """
+
+    def __init__(self, symbol: str, timeframe: str, *, after: int | None = None) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.last_ts = after
+        self.first_ts: int | None = None
+        self.counts = dict.fromkeys(REPAIR_COUNTS, 0)
+        self._step = timeframe_ns(timeframe)
+
+    def row(
+        self, ts: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> BarRow | None:
+        """The bar as it may be used, or None when a rule drops it."""
+        counts = self.counts
+        counts["rows_read"] += 1
+        prices = (open_, high, low, close)
+        if not all(math.isfinite(p) for p in prices) or math.isinf(volume):
+            counts["nan_dropped"] += 1
+            return None
+        missing_volume = math.isnan(volume)
+        if min(prices) <= 0 or volume < 0:
+            counts["nonpositive_dropped"] += 1
+            return None
+        last = self.last_ts
+        if last is not None and ts <= last:
+            counts["duplicates_dropped" if ts == last else "out_of_order_dropped"] += 1
+            return None
+        if missing_volume:
+            counts["volume_filled"] += 1
+            volume = 0.0
+        top, bottom = max(prices), min(prices)
+        if top != high or bottom != low:
+            counts["high_low_fixed"] += 1
+        if last is not None and ts - last > self._step:
+            counts["gaps"] += (ts - last) // self._step - 1
+        if self.first_ts is None:
+            self.first_ts = ts
+        self.last_ts = ts
+        counts["rows_kept"] += 1
+        return (ts, open_, top, bottom, close, volume)
+
+    def batch(self, batch: BarBatch) -> BarBatch:
+        """The batch's usable bars (vectorised; the same bars and counts as ``row`` one by one)."""
+        n = len(batch)
+        if n == 0:
+            return batch
+        o, h, lo, c, v = batch.columns()
+        finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & ~np.isinf(v)
+        positive = (o > 0) & (h > 0) & (lo > 0) & (c > 0) & ~(v < 0)
+        floor = np.iinfo(np.int64).min if self.last_ts is None else self.last_ts
+        rows = np.flatnonzero(finite & positive)
+        stamps = batch.ts[rows]
+        before = np.maximum.accumulate(np.r_[np.int64(floor), stamps])[:-1]
+        keep = stamps > before
+        counts = self.counts
+        counts["rows_read"] += n
+        counts["nan_dropped"] += int(n - finite.sum())
+        counts["nonpositive_dropped"] += int((finite & ~positive).sum())
+        counts["duplicates_dropped"] += int((stamps == before).sum())
+        counts["out_of_order_dropped"] += int((stamps < before).sum())
+        clean = batch if len(rows) == n and bool(keep.all()) else batch.take(rows[keep])
+        if len(clean) == 0:
+            return clean
+        o, h, lo, c, v = clean.columns()
+        top = np.maximum(np.maximum(o, c), np.maximum(h, lo))
+        bottom = np.minimum(np.minimum(o, c), np.minimum(h, lo))
+        fixed = (top != h) | (bottom != lo)
+        missing = np.isnan(v)
+        if fixed.any() or missing.any():
+            counts["high_low_fixed"] += int(fixed.sum())
+            counts["volume_filled"] += int(missing.sum())
+            volume = np.where(missing, 0.0, v)
+            clean = BarBatch(clean.symbol, clean.timeframe, clean.ts, o, top, bottom, c, volume)
+        previous = clean.ts[:1] if self.last_ts is None else np.array([self.last_ts], np.int64)
+        steps = np.diff(np.r_[previous, clean.ts])
+        counts["gaps"] += int((steps[steps > self._step] // self._step - 1).sum())
+        if self.first_ts is None:
+            self.first_ts = int(clean.ts[0])
+        self.last_ts = int(clean.ts[-1])
+        counts["rows_kept"] += len(clean)
+        return clean

@@ -68,7 +68,8 @@ class RepairReport:
             if self.first_ts and self.last_ts
             else "no bars"
         )
-        return f"{self.symbol} {self.timeframe}: {self.rows_read} read, {self.rows_kept} kept, {span}: {repairs}"
+        rows = f"{self.rows_read} read, {self.rows_kept} kept"
+        return f"{self.symbol} {self.timeframe}: {rows}, {span}: {repairs}"
 
 
 @final

@@ -1,57 +1,57 @@
 """data_manager: the one source of market data for the runtime, the backtester and the learners.
 
-``subscribe(symbols, streams)`` names the symbols to follow and the timeframes (streams) to keep for each;
-the base timeframe of a symbol is its feed's, or the shortest stream given. Bars enter one at a time from a
-feed (``ingest``, the live path) or as arrays (``ingest_batch``, and ``replay`` from the bar cache: the
-batch path, a million bars a second and more). Longer timeframes are built as each base bar arrives with
-``app.domain.resample`` (UTC-aligned, emitted at their close), so a backtest that resamples the cache and a
-live run that aggregates bar by bar see the same bars, and the same features.
+``subscribe(symbols, streams)`` names the symbols to follow and the timeframes (streams) to keep of each;
+a symbol's base timeframe is its feed's, else the shortest stream named. Bars enter one at a time from a
+feed (``ingest``: the live path) or as arrays (``ingest_batch``, and ``replay`` from the bar cache: the
+batch path, well over a million bars a second). Longer timeframes are built as base bars arrive, by
+``app.domain.resample`` (UTC-aligned, emitted at their close), so a backtest resampling the cache and a live
+run aggregating bar by bar see the same bars, and so the same features.
 
-Subscribers (``on_tick``, ``open_ticks``) each get a mailbox holding the latest update per symbol and
-timeframe: a slow consumer never blocks the feed; when it falls behind, an unread update is replaced by the
-newer one (``bars`` adds up what it covers) and its ``dropped`` counter goes up.
+Subscribers (``on_tick``, ``open_ticks``) each get a mailbox holding the newest update per symbol and
+timeframe. A slow consumer never blocks the feed: an update it has not read yet is replaced by the newer
+one (whose ``bars`` adds up what both stood for) and its ``dropped`` counter goes up.
 
-Bad data, bar by bar (``BarCleaner``): the replay reader's rules (``app.adapters.feeds.replay.reader``), in
-the same order, as they apply to bars that cannot wait for the rest of the file:
+Bad data: every bar passes ``app.domain.resample.BarCleaner``, the replay reader's rules as they apply to
+bars that arrive one by one (listed there); ``reports()`` gives the counts per symbol. New base bars are
+appended to the bar cache (when one is given) every ``flush_every`` bars and when the run stops.
 
-1. A NaN or infinite open, high, low or close, or an infinite volume, drops the bar (``nan_dropped``); a
-   missing (NaN) volume is read as 0 (``volume_filled``).
-2. A price <= 0 or a negative volume drops the bar (``nonpositive_dropped``).
-3. A bar at a time already accepted is dropped (``duplicates_dropped``): the first one was delivered and
-   aggregated already (in a file, where nothing was delivered yet, the later row wins instead).
-4. A bar older than the last accepted one is dropped (``out_of_order_dropped``): later bars were
-   delivered already (a file sorts it into place instead).
-5. high < low, or open/close outside [low, high]: high becomes the largest and low the smallest of the
-   four prices (``high_low_fixed``).
-6. Missing bar intervals are counted (``gaps``), never filled.
-
-Stale data: a symbol with no new bar for ``stale_after`` of its bar intervals (trio's clock) is stale:
-``stale_symbols()`` names it and ``on_stale`` callbacks get a ``DataStale`` event carrying the registry
-flag name ``data_stale`` (the registry's owner sets the flag); its next bar clears it with ``DataResumed``.
+Stale data: a symbol with no new bar for ``stale_after`` of its bar intervals (on trio's clock) is stale:
+``stale_symbols()`` names it and ``on_stale`` callbacks get a ``DataStale`` event carrying the registry flag
+name ``data_stale`` (the registry's owner sets the flag). Its next bar clears it with ``DataResumed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol, final
 
 import attrs
+import numpy as np
 import trio
 
 from app.domain.registry import StrategyFlag
-from app.domain.resample import BarBatch, BarRow, datetime_to_ns, ns_to_datetime, resample, timeframe_ns
+from app.domain.resample import (
+    BarAggregator,
+    BarBatch,
+    BarCleaner,
+    BarRow,
+    datetime_to_ns,
+    ns_to_datetime,
+    resample,
+    timeframe_ns,
+)
 from app.domain.values import Candle, Quote
 from app.ports.bar_store import DEFAULT_CHUNK, BarStore, RepairReport
 from app.ports.errors import DataError
 from app.ports.market_data import MarketData
-from app.services.bar_rules import BarCleaner, Ring
 
 __all__ = [
-    "BarCleaner",
+    "DATA_STALE",
     "BarUpdate",
     "CandleHistory",
     "DataManager",
@@ -69,8 +69,8 @@ DATA_STALE: Final = StrategyFlag.DATA_STALE.value
 @final
 @attrs.frozen
 class BarUpdate:
-    """A symbol's newest closed bar at one timeframe; ``bars`` counts the new bars it stands for (more than
-    one when a batch arrived, or when updates the subscriber had not read yet were folded into it)."""
+    """A symbol's newest closed bar at one timeframe; ``bars`` is how many new bars it stands for (more than
+    one after a batch, or when updates its subscriber had not read were folded into it)."""
 
     symbol: str
     timeframe: str
@@ -86,7 +86,7 @@ class BarUpdate:
 @final
 @attrs.frozen
 class DataStale:
-    """No new bar of ``symbol`` for ``silent_for`` seconds (``limit`` allowed): set ``flag`` for it."""
+    """No new bar of ``symbol`` for ``silent_for`` seconds (``limit`` allowed): raise ``flag`` for it."""
 
     symbol: str
     last_bar: datetime | None
@@ -105,12 +105,12 @@ class DataResumed:
     flag: str = DATA_STALE
 
 
-StaleEvent = DataStale | DataResumed
 TickCallback = Callable[[BarUpdate], Awaitable[None] | None]
+StaleCallback = Callable[[DataStale | DataResumed], None]
 
 
 class TickSubscription:
-    """One subscriber's mailbox: ``async for update in subscription`` until the manager stops."""
+    """One subscriber's mailbox: ``async for update in subscription`` until it or the manager closes."""
 
     def __init__(self, symbols: Iterable[str] | None, on_close: Callable[[TickSubscription], None]) -> None:
         self.symbols = frozenset(symbols) if symbols is not None else None
@@ -121,20 +121,21 @@ class TickSubscription:
         self._wake_send, self._wake_receive = trio.open_memory_channel[None](1)
 
     def offer(self, update: BarUpdate) -> None:
-        """Leave ``update`` in the mailbox without waiting; an unread one of the same series is replaced."""
+        """Leave ``update`` without waiting; an unread update of the same symbol and timeframe is replaced."""
         key = (update.symbol, update.timeframe)
         unread = self._pending.pop(key, None)
         if unread is not None:
             self.dropped += 1
-            update = attrs.evolve(update, bars=unread.bars + update.bars)
+            # A plain construction: attrs.evolve costs several times as much on this hot path.
+            u, bars = update, update.bars + unread.bars
+            update = BarUpdate(u.symbol, u.timeframe, u.ts, u.open, u.high, u.low, u.close, u.volume, bars)
         self._pending[key] = update
-        try:
+        # WouldBlock: a wake-up is already waiting; ClosedResourceError: the subscription ended.
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
             self._wake_send.send_nowait(None)
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            pass  # a wake-up is already waiting, or the subscription ended
 
     def close(self) -> None:
-        """End the subscription: what is in the mailbox is still read, then iteration stops."""
+        """Stop receiving: updates already in the mailbox are still read, then iteration ends."""
         self._wake_send.close()
         self._on_close(self)
 
@@ -155,19 +156,481 @@ class TickSubscription:
         return self._ready.popleft()
 
 
+class _Ring:
+    """The last ``capacity`` bars of one series, in arrays twice that size (appends are amortised O(1))."""
+
+    def __init__(self, symbol: str, timeframe: str, capacity: int) -> None:
+        self.symbol, self.timeframe, self.capacity = symbol, timeframe, capacity
+        self._ts = np.empty(2 * capacity, np.int64)
+        self._values = np.empty((5, 2 * capacity))
+        self._size = 0
+
+    def extend(self, batch: BarBatch) -> None:
+        batch = batch.tail(self.capacity)
+        n = len(batch)
+        self._make_room(n)
+        self._ts[self._size : self._size + n] = batch.ts
+        self._values[:, self._size : self._size + n] = batch.columns()
+        self._size += n
+
+    def append(self, row: BarRow) -> None:
+        self._make_room(1)
+        self._ts[self._size] = row[0]
+        self._values[:, self._size] = row[1:]
+        self._size += 1
+
+    def _make_room(self, n: int) -> None:
+        if self._size + n > len(self._ts):
+            keep = self.capacity - n
+            start = self._size - keep
+            self._ts[:keep] = self._ts[start : self._size]
+            self._values[:, :keep] = self._values[:, start : self._size]
+            self._size = keep
+
+    def tail(self, count: int) -> BarBatch:
+        begin = max(self._size - max(count, 0), 0, self._size - self.capacity)
+        values = self._values[:, begin : self._size].copy()
+        return BarBatch(self.symbol, self.timeframe, self._ts[begin : self._size].copy(), *values)
+
+
 @attrs.define
 class _Series:
     symbol: str
     base: str
     cleaner: BarCleaner
-    rings: dict[str, Ring]
-    aggregators: dict[str, object]
+    rings: dict[str, _Ring]
+    aggregators: dict[str, BarAggregator]
     updated_at: float
     quote: Quote | None = None
+    last_row: BarRow | None = None
     stale: bool = False
     pending: list[BarBatch] = attrs.Factory(list)
     pending_rows: list[BarRow] = attrs.Factory(list)
 
     @property
-    def interval(self) -> float:
+    def limit_unit(self) -> float:
         return timeframe_ns(self.base) / 1e9
+
+
+class DataManager:
+    """Market data for the services: subscriptions, last quotes, OHLC history, tick bus, cache, staleness.
+
+    Args:
+        feed: the live (or replayed) feed ``run`` consumes; None when bars arrive by ``ingest*``/``replay``.
+        store: the bar cache: new symbols warm up from it and new base bars are appended to it.
+        history: bars kept in memory per symbol and timeframe (default 5000).
+        stale_after: bar intervals without a new bar before a symbol is stale (default 3).
+        flush_every: base bars held per symbol before they are appended to the cache (default 500).
+        now: the clock staleness is measured on (default trio's; outside a trio run, 0 until ``run``).
+    """
+
+    def __init__(
+        self,
+        *,
+        feed: MarketData | None = None,
+        store: BarStore | None = None,
+        history: int = 5000,
+        stale_after: float = 3.0,
+        flush_every: int = 500,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self._feed = feed
+        self._store = store
+        self._history = history
+        self._stale_after = stale_after
+        self._flush_every = flush_every
+        self._now = now or _trio_time
+        self._series: dict[str, _Series] = {}
+        self._subscriptions: list[TickSubscription] = []
+        self._callbacks: list[tuple[TickSubscription, TickCallback]] = []
+        self._stale_callbacks: list[StaleCallback] = []
+        self._nursery: trio.Nursery | None = None
+        self._subscribed = trio.Event()
+
+    # -- subscriptions and queries ---------------------------------------------------------------------------
+    def subscribe(self, symbols: Sequence[str], streams: Sequence[str] = ()) -> None:
+        """Follow ``symbols``, keeping their base bars and each timeframe in ``streams`` (``"5m"``, ``"1h"``).
+
+        Raises:
+            DataError: no base timeframe is known (no feed, no stream), or a stream is not a multiple of it.
+        """
+        for symbol in symbols:
+            base = self._feed.timeframe(symbol) if self._feed is not None else None
+            if base is None and not streams:
+                msg = f"{symbol}: name at least one timeframe in streams (there is no feed to take it from)"
+                raise DataError(msg)
+            base = base or min(streams, key=timeframe_ns)
+            series = self._series.get(symbol) or self._add_series(symbol, base)
+            for timeframe in streams:
+                self._add_stream(series, timeframe)
+        self._subscribed.set()
+
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols followed, in subscription order."""
+        return tuple(self._series)
+
+    def get_last_quote(self, symbol: str) -> Quote | None:
+        """The newest price: from a ticker (``ingest_quote``) or else the last bar's close at its close time
+        (a bar carries no book, so bid and ask then equal the last price). None before any data."""
+        series = self._get(symbol)
+        if series.last_row is None:
+            return series.quote
+        ts, *_, close, _ = series.last_row
+        from_bar = Quote(symbol, ns_to_datetime(ts + timeframe_ns(series.base)), close, close, close)
+        return series.quote if series.quote and series.quote.ts >= from_bar.ts else from_bar
+
+    def get_ohlc(self, symbol: str, timeframe: str, lookback: int) -> BarBatch:
+        """The last ``lookback`` closed bars of ``symbol`` at ``timeframe``, oldest first.
+
+        A timeframe that is not a stream is resampled from the base bars held (so it reaches back less far).
+
+        Raises:
+            DataError: unknown symbol, or a timeframe that cannot be built from the base timeframe.
+        """
+        series = self._get(symbol)
+        ring = series.rings.get(timeframe)
+        if ring is not None:
+            return ring.tail(lookback)
+        try:
+            return resample(series.rings[series.base].tail(self._history), timeframe).tail(lookback)
+        except ValueError as e:
+            raise DataError(f"{symbol}: {e}") from e
+
+    def reports(self) -> dict[str, RepairReport]:
+        """What each symbol's bars needed so far (rules of ``BarCleaner``)."""
+        return {symbol: _report(series.cleaner) for symbol, series in self._series.items()}
+
+    def stale_symbols(self) -> frozenset[str]:
+        """Symbols that are stale now."""
+        return frozenset(s.symbol for s in self._series.values() if s.stale)
+
+    # -- the tick bus ----------------------------------------------------------------------------------------
+    def open_ticks(self, symbols: Iterable[str] | None = None) -> TickSubscription:
+        """A mailbox of bar updates of ``symbols`` (all when None); ``close()`` it when done."""
+        subscription = TickSubscription(symbols, self._subscriptions.remove)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def on_tick(self, callback: TickCallback, symbols: Iterable[str] | None = None) -> TickSubscription:
+        """Call ``callback`` (plain or async) with each update, in its own task while ``run`` runs."""
+        subscription = self.open_ticks(symbols)
+        self._callbacks.append((subscription, callback))
+        if self._nursery is not None:
+            self._nursery.start_soon(_deliver, subscription, callback)
+        return subscription
+
+    def on_stale(self, callback: StaleCallback) -> None:
+        """Call ``callback`` with every DataStale and DataResumed event."""
+        self._stale_callbacks.append(callback)
+
+    # -- bars in ---------------------------------------------------------------------------------------------
+    def ingest(self, candle: Candle) -> bool:
+        """One bar from a feed (the live path); False when it is not followed or a rule dropped it."""
+        series = self._series.get(candle.symbol)
+        if series is None:
+            return False
+        self._check_timeframe(series, candle.timeframe)
+        c = candle
+        row = series.cleaner.row(datetime_to_ns(c.ts), c.open, c.high, c.low, c.close, c.volume)
+        if row is None:
+            return False
+        series.rings[series.base].append(row)
+        for timeframe, aggregator in series.aggregators.items():
+            for done in aggregator.add(*row):
+                series.rings[timeframe].append(done)
+                self._publish(series.symbol, timeframe, done, 1)
+        series.pending_rows.append(row)
+        self._accepted(series, row, 1)
+        return True
+
+    def ingest_batch(self, batch: BarBatch) -> int:
+        """Bars of one symbol as arrays (the batch path); returns how many were accepted."""
+        return self._ingest_batch(batch, persist=True)
+
+    def ingest_quote(self, quote: Quote) -> None:
+        """A ticker's quote (bid/ask/last) for a followed symbol; others are ignored."""
+        series = self._series.get(quote.symbol)
+        if series is not None:
+            series.quote = quote
+
+    async def replay(
+        self,
+        store: BarStore,
+        symbols: Sequence[str],
+        timeframe: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        chunk: int = DEFAULT_CHUNK,
+    ) -> int:
+        """Deliver cached bars of ``symbols`` into the manager as fast as it takes them; returns the count.
+
+        Symbols advance together: each step delivers, per symbol, the bars up to the earliest end of the
+        chunks in hand, so no symbol runs more than a chunk ahead of another.
+        """
+        self.subscribe(symbols, [timeframe])
+        sources = {s: store.iter_batches(s, timeframe, start=start, end=end, chunk=chunk) for s in symbols}
+        delivered = 0
+        for piece in _merged(sources):
+            delivered += self._ingest_batch(piece, persist=False)
+            await trio.lowlevel.checkpoint()
+        return delivered
+
+    # -- running ---------------------------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Consume the feed (if any) until it ends or the run is cancelled, delivering ticks to callbacks and
+        watching for stale data; the cache gets every pending bar before this returns."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for series in self._series.values():
+                series.updated_at = self._now()  # silence before the run is not staleness
+            for subscription, callback in self._callbacks:
+                nursery.start_soon(_deliver, subscription, callback)
+            watcher = trio.CancelScope()
+            nursery.start_soon(self._watch_stale, watcher)
+            task_status.started()
+            try:
+                if self._feed is not None:
+                    await self._consume(self._feed)
+                else:
+                    await trio.sleep_forever()
+            finally:
+                self._nursery = None
+                watcher.cancel()
+                self.flush()
+                for subscription in list(self._subscriptions):
+                    subscription.close()
+
+    def check_stale(self) -> list[DataStale]:
+        """Mark the symbols silent for too long as stale now; returns the new events."""
+        now = self._now()
+        events = []
+        for series in self._series.values():
+            silent = now - series.updated_at
+            limit = self._stale_after * series.limit_unit
+            if not series.stale and silent >= limit:
+                series.stale = True
+                last = ns_to_datetime(series.last_row[0]) if series.last_row else None
+                events.append(DataStale(series.symbol, last, silent, limit))
+        for event in events:
+            log.warning("%s: no new bar for %.0fs: %s", event.symbol, event.silent_for, DATA_STALE)
+            self._emit(event)
+        return events
+
+    def flush(self) -> None:
+        """Append the base bars not yet cached to the store."""
+        if self._store is None:
+            return
+        for series in self._series.values():
+            _take_rows(series)
+            if series.pending:
+                batch = BarBatch.concat(series.symbol, series.base, series.pending)
+                series.pending.clear()
+                self._store.append(batch)
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _get(self, symbol: str) -> _Series:
+        series = self._series.get(symbol)
+        if series is None:
+            known = ", ".join(self._series) or "none"
+            msg = f"{symbol} is not subscribed (subscribed: {known})"
+            raise DataError(msg)
+        return series
+
+    def _add_series(self, symbol: str, base: str) -> _Series:
+        warm = self._store.tail(symbol, base, self._history) if self._store is not None else None
+        after = int(warm.ts[-1]) if warm is not None and len(warm) else None
+        ring = _Ring(symbol, base, self._history)
+        series = _Series(symbol, base, BarCleaner(symbol, base, after=after), {base: ring}, {}, self._now())
+        if warm is not None and len(warm):
+            ring.extend(warm)
+            series.last_row = warm.row(len(warm) - 1)
+        self._series[symbol] = series
+        return series
+
+    def _add_stream(self, series: _Series, timeframe: str) -> None:
+        if timeframe in series.rings:
+            return
+        try:
+            aggregator = BarAggregator(series.symbol, series.base, timeframe)
+        except ValueError as e:
+            raise DataError(f"{series.symbol}: {e}") from e
+        ring = _Ring(series.symbol, timeframe, self._history)
+        ring.extend(aggregator.add_batch(series.rings[series.base].tail(self._history)))
+        series.aggregators[timeframe] = aggregator
+        series.rings[timeframe] = ring
+
+    def _check_timeframe(self, series: _Series, timeframe: str) -> None:
+        if timeframe != series.base:
+            msg = f"{series.symbol}: a {timeframe} bar arrived, but its base timeframe is {series.base}"
+            raise DataError(msg)
+
+    def _ingest_batch(self, batch: BarBatch, *, persist: bool) -> int:
+        series = self._get(batch.symbol)
+        self._check_timeframe(series, batch.timeframe)
+        clean = series.cleaner.batch(batch)
+        if len(clean) == 0:
+            return 0
+        series.rings[series.base].extend(clean)
+        for timeframe, aggregator in series.aggregators.items():
+            done = aggregator.add_batch(clean)
+            if len(done):
+                series.rings[timeframe].extend(done)
+                self._publish(series.symbol, timeframe, done.row(len(done) - 1), len(done))
+        if persist:
+            _take_rows(series)
+            series.pending.append(clean)
+        self._accepted(series, clean.row(len(clean) - 1), len(clean))
+        return len(clean)
+
+    def _accepted(self, series: _Series, row: BarRow, count: int) -> None:
+        series.last_row = row
+        series.updated_at = self._now()
+        if series.stale:
+            series.stale = False
+            self._emit(DataResumed(series.symbol, ns_to_datetime(row[0])))
+        self._publish(series.symbol, series.base, row, count)
+        held = sum(len(b) for b in series.pending) + len(series.pending_rows)
+        if self._store is not None and held >= self._flush_every:
+            self.flush()
+
+    def _publish(self, symbol: str, timeframe: str, row: BarRow, count: int) -> None:
+        if not self._subscriptions:
+            return
+        ts, o, h, lo, c, v = row
+        update = BarUpdate(symbol, timeframe, ns_to_datetime(ts), o, h, lo, c, v, count)
+        for subscription in self._subscriptions:
+            if subscription.symbols is None or symbol in subscription.symbols:
+                subscription.offer(update)
+
+    def _emit(self, event: DataStale | DataResumed) -> None:
+        for callback in self._stale_callbacks:
+            callback(event)
+
+    async def _consume(self, feed: MarketData) -> None:
+        # Resume after the cached bars when every followed symbol has some (earlier ones are duplicates).
+        marks = [s.cleaner.last_ts for s in self._series.values()]
+        known = [m for m in marks if m is not None]
+        after = ns_to_datetime(min(known)) if known and len(known) == len(marks) else None
+        stream = feed.stream(after=after)
+        try:
+            async for candle in stream:
+                self.ingest(candle)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                with trio.CancelScope(shield=True):
+                    await close()
+
+    async def _watch_stale(self, scope: trio.CancelScope) -> None:
+        with scope:
+            while True:
+                self.check_stale()
+                limits = [(s.updated_at, s.limit_unit) for s in self._series.values() if not s.stale]
+                deadlines = [at + self._stale_after * unit for at, unit in limits]
+                self._subscribed = trio.Event()
+                with trio.move_on_at(min(deadlines, default=float("inf"))):
+                    await self._subscribed.wait()
+
+
+def _trio_time() -> float:
+    try:
+        return trio.current_time()
+    except RuntimeError:  # not in a trio run: nothing can be stale yet
+        return 0.0
+
+
+async def _deliver(subscription: TickSubscription, callback: TickCallback) -> None:
+    async for update in subscription:
+        result = callback(update)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _merged(sources: dict[str, Iterator[BarBatch]]) -> Iterator[BarBatch]:
+    """Pieces of every source so that no symbol gets ahead of another by more than one chunk."""
+    held: dict[str, BarBatch] = {}
+    while True:
+        for symbol, source in list(sources.items()):
+            if symbol not in held:
+                batch = next(source, None)
+                if batch is None:
+                    del sources[symbol]
+                else:
+                    held[symbol] = batch
+        if not held:
+            return
+        horizon = min(int(batch.ts[-1]) for batch in held.values())
+        for symbol, batch in list(held.items()):
+            cut = int(np.searchsorted(batch.ts, horizon, side="right"))
+            if cut:
+                yield batch.slice(0, cut)
+            if cut == len(batch):
+                del held[symbol]
+            else:
+                held[symbol] = batch.slice(cut)
+
+
+def _take_rows(series: _Series) -> None:
+    if series.pending_rows:
+        series.pending.append(BarBatch.from_rows(series.symbol, series.base, series.pending_rows))
+        series.pending_rows = []
+
+
+def _report(cleaner: BarCleaner) -> RepairReport:
+    counts = cleaner.counts
+    first, last = cleaner.first_ts, cleaner.last_ts
+    return RepairReport(
+        symbol=cleaner.symbol,
+        timeframe=cleaner.timeframe,
+        rows_read=counts["rows_read"],
+        rows_kept=counts["rows_kept"],
+        first_ts=ns_to_datetime(first) if first is not None else None,
+        last_ts=ns_to_datetime(last) if last is not None and first is not None else None,
+        duplicates_dropped=counts["duplicates_dropped"],
+        out_of_order_dropped=counts["out_of_order_dropped"],
+        nan_dropped=counts["nan_dropped"],
+        nonpositive_dropped=counts["nonpositive_dropped"],
+        high_low_fixed=counts["high_low_fixed"],
+        volume_filled=counts["volume_filled"],
+        gaps=counts["gaps"],
+    )
+
+
+class CandleHistory(Protocol):
+    """Closed bars of a symbol over a span (the Bybit feed's ``history``)."""
+
+    async def history(self, symbol: str, start: datetime, end: datetime) -> list[Candle]: ...
+
+
+async def download_history(
+    source: CandleHistory,
+    store: BarStore,
+    symbol: str,
+    timeframe: str,
+    *,
+    since: datetime,
+    until: datetime,
+    window_bars: int = 10_000,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> RepairReport:
+    """Fetch ``symbol``'s closed bars in [since, until) a window at a time, clean them by the live rules and
+    append each window to ``store``; returns what they needed. ``on_progress(symbol, bars_kept)`` follows.
+
+    Raises what ``source`` raises (DataError, BrokerUnavailable); windows stored before that stay stored.
+    """
+    cleaner = BarCleaner(symbol, timeframe)
+    window = timedelta(microseconds=timeframe_ns(timeframe) // 1000) * window_bars
+    start = since
+    while start < until:
+        end = min(start + window, until)
+        rows = [
+            cleaner.row(datetime_to_ns(c.ts), c.open, c.high, c.low, c.close, c.volume)
+            for c in await source.history(symbol, start, end)
+            if c.timeframe == timeframe
+        ]
+        store.append(BarBatch.from_rows(symbol, timeframe, [r for r in rows if r is not None]))
+        if on_progress is not None:
+            on_progress(symbol, cleaner.counts["rows_kept"])
+        start = end
+    return _report(cleaner)

@@ -79,9 +79,12 @@ class TradeClosed:
 @final
 @attrs.frozen
 class AccountUpdated:
-    """The brokers' latest valuation of each asset's wallet."""
+    """The brokers' latest valuation of each asset's wallet, with the paper session's reward and epoch
+    of each asset (empty when no session manager is wired in)."""
 
     accounts: tuple[AccountSnapshot, ...]
+    rewards: Mapping[Asset, Decimal] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
+    epochs: Mapping[Asset, int] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
 
 
 @final

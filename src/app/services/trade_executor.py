@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from decimal import Decimal
 
 import attrs
 
+from app.domain.decision import Decision
 from app.domain.money import to_decimal
 from app.domain.values import Asset, Candle, OrderStatus, Position, Side
 from app.learning.features.indicators import atr
@@ -25,6 +27,13 @@ from app.services.pnl_reconciler import PnlReconciler
 __all__ = ["TradeExecutor"]
 
 log = logging.getLogger("app.trade_executor")
+
+EntryGuard = Callable[[str, Asset], Decision]
+"""Asked before every new entry with (strategy id, asset): the runtime's kill and pause switches."""
+
+
+def _no_guard(strategy_id: str, asset: Asset) -> Decision:
+    return Decision.allow()
 
 
 class TradeExecutor:
@@ -42,10 +51,15 @@ class TradeExecutor:
         self._reconciler = reconciler
         self._storage = storage
         self._working: str | None = None
+        self._entry_guard: EntryGuard = _no_guard
 
     @property
     def asset(self) -> Asset:
         return self.spec.asset
+
+    def set_entry_guard(self, guard: EntryGuard) -> None:
+        """Install the check consulted before every new entry (exits never ask it)."""
+        self._entry_guard = guard
 
     def warm_up(self, candle: Candle) -> None:
         """Feed a bar processed before a restart into the signals without acting on it."""
@@ -71,6 +85,10 @@ class TradeExecutor:
         if request is None:
             return
         if not request.reduce_only:
+            guard = self._entry_guard(self.spec.id, self.asset)
+            if not guard.allowed:
+                log.info("entry blocked", extra={"strategy_id": self.spec.id, "reason": guard.reason})
+                return
             request = attrs.evolve(request, qty=await self._requested_qty(request))
         result = await self._router.place_order(request)
         if result.accepted:

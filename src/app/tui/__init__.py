@@ -1,3 +1,5 @@
 """The Textual operator interface (``app tui``)."""
 
-__all__: list[str] = []
+from app.tui.app import OperatorApp
+
+__all__ = ["OperatorApp"]

@@ -15,10 +15,12 @@ from typing import Protocol
 from app.domain.decision import Decision
 from app.domain.registry import StrategyCounter, StrategyFlag, StrategyRecord, StrategyState
 from app.domain.session import PaperWallet
-from app.domain.values import Asset, ClosedTrade, OrderStatus, Position
+from app.domain.values import Asset, ClosedTrade, Order, OrderStatus, Position
+from app.ports.errors import BrokerError
 from app.ports.storage import Storage
 from app.services.config_schema import BROKER_OF_ASSET, AppConfig
 from app.services.order_requests import OrderRequest
+from app.services.order_router import OrderRouter
 
 __all__ = [
     "CONTROLS_KEY",
@@ -27,7 +29,10 @@ __all__ = [
     "Controls",
     "RegistryControl",
     "WalletSource",
+    "cancel_working_orders",
     "credential_env_names",
+    "flag_killed",
+    "flatten_positions",
     "flatten_request",
     "live_preconditions",
     "records_from_trades",
@@ -173,3 +178,45 @@ def flatten_request(position: Position, mark: Decimal | None) -> OrderRequest:
         reduce_only=True,
         reason="kill",
     )
+
+
+async def cancel_working_orders(
+    router: OrderRouter, open_orders: Sequence[Order], asset: Asset
+) -> tuple[list[str], list[str]]:
+    """Cancel ``asset``'s working orders through order_router: (cancelled ids, problems)."""
+    cancelled, problems = [], []
+    for order in open_orders:
+        if order.asset is not asset:
+            continue
+        try:
+            done = await router.cancel_order(asset, order.symbol, order.client_order_id)
+        except BrokerError as e:
+            problems.append(f"cancel {order.client_order_id}: {e}")
+            continue
+        if done.status is OrderStatus.CANCELLED:
+            cancelled.append(done.client_order_id)
+    return cancelled, problems
+
+
+async def flatten_positions(
+    router: OrderRouter, positions: Sequence[Position], marks: Mapping[str, Decimal]
+) -> tuple[list[str], list[str]]:
+    """Send a reduce-only market order against each position: (accepted order ids, problems)."""
+    sent, problems = [], []
+    for position in positions:
+        result = await router.place_order(flatten_request(position, marks.get(position.symbol)))
+        if result.accepted:
+            sent.append(result.order.client_order_id)
+        else:
+            problems.append(f"flatten {position.symbol}: {result.decision.reason or result.order.reason}")
+    return sent, problems
+
+
+def flag_killed(registry: RegistryControl | None, asset: Asset, reason: str, *, on: bool) -> None:
+    """Set (``on``) or clear the ``killed`` flag on every registered strategy of ``asset``."""
+    if registry is None:
+        return
+    for record in registry.records():
+        if record.asset is asset and (StrategyFlag.KILLED in record.flags) != on:
+            change = registry.add_flag if on else registry.remove_flag
+            change(record.strategy_id, StrategyFlag.KILLED, reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.domain.values import AccountSnapshot, ClosedTrade, Order, Position
+from app.domain.values import ClosedTrade, Order, Position
 from app.ports.storage import JournalEvent, Storage
 from app.services.runtime_events import (
     AccountUpdated,
@@ -39,14 +39,14 @@ class StatePublisher:
         if self._bus.has_subscribers:
             self._closed.extend(trades)
 
-    def publish_step(self, accounts: tuple[AccountSnapshot, ...], bar: BarProcessed | None = None) -> None:
+    def publish_step(self, valuation: AccountUpdated, bar: BarProcessed | None = None) -> None:
         """Closed trades, changed orders and positions, accounts, new journal entries, then the bar."""
         publish = self._bus.publish
         for trade in self._closed:
             publish(TradeClosed(trade))
         self._closed.clear()
         self._publish_orders_and_positions()
-        publish(AccountUpdated(accounts))
+        publish(valuation)
         for seq, ts, kind, fields in self._storage.events(after_seq=self.journal_seq):
             publish(LogEvent(seq, ts, kind, fields))
             self.journal_seq = seq

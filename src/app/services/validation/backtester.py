@@ -78,7 +78,9 @@ def _check(spec: StrategySpec, data: BarData) -> None:
         problems.append(("timeframe", f"the bars are {data.timeframe}, the spec runs on {spec.timeframe}"))
     needed = warmup_bars(spec) + 2
     if len(data) < needed:
-        problems.append(("bars", f"{len(data)} bars: the spec needs at least {needed} (warm-up, then a fill)"))
+        problems.append(
+            ("bars", f"{len(data)} bars: the spec needs at least {needed} (warm-up, then a fill)")
+        )
     if problems:
         raise ValidationFailed(f"backtest of {spec.id}", problems)
 

@@ -98,8 +98,10 @@ class BarData:
         """Bars from a DataFrame with open..volume columns and a ``timestamp`` column or DatetimeIndex."""
         stamps = frame["timestamp"] if "timestamp" in frame.columns else frame.index.to_series()
         ts = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).as_unit("ns").asi8
-        columns = (frame[name].to_numpy(np.float64) for name in ("open", "high", "low", "close", "volume"))
-        return cls(symbol, timeframe, ts, *columns, funding=funding)
+        o, h, lo, c, v = (
+            frame[name].to_numpy(np.float64) for name in ("open", "high", "low", "close", "volume")
+        )
+        return cls(symbol, timeframe, ts, o, h, lo, c, v, funding=funding)
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -1,9 +1,10 @@
 """The event-driven simulation: bar by bar over the domain fill model the paper venue uses.
 
-Each bar, in order: funding is charged at the open on the position held then; the order waiting for this bar
-fills at its open (``fill_market_at_open``: slippage, tick, taker fee); server-side protection is checked
-over the bar (``protection_trigger``, stop loss first when a bar touches both levels) from the bar after the
-entry on, as the paper runtime attaches it once the entry fill is reported; the trailing stop ratchets with
+Each bar, in order: funding is charged at the open on the position held then (``funding_payment``); the order
+waiting for this bar fills at its open (``fill_market_at_open``: slippage, tick, taker fee); server-side
+protection is checked over the bar (``protection_fill``: stop loss first when a bar touches both levels, a
+taker fill at the level or at a gapping open, slipped) from the bar after the entry on, as the paper runtime
+attaches it once the entry fill is reported; the trailing stop ratchets with
 the bar's best price; the equity is marked at the close; and the bar's signals queue the next order, which
 fills ``1 + latency_bars`` bars later. Money is Decimal throughout; the equity curve is float64.
 """
@@ -12,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import cast
 
 import attrs
 import numpy as np
 
-from app.domain.fills import FillCosts, fill_market_at_open, protection_trigger
+from app.domain.fills import FillCosts, fill_market_at_open, funding_payment, protection_fill
 from app.domain.money import ZERO, to_decimal
 from app.domain.positions import apply_fill
-from app.domain.values import Asset, Candle, Fill, Instrument, Position, Side
+from app.domain.values import Asset, Candle, ClosedTrade, Fill, Instrument, Position, Side
 from app.services.validation.bars import BarData
-from app.services.validation.plan import STOP_ATR, STOP_NONE, Plan, StopPlan
+from app.services.validation.plan import STOP_ATR, STOP_NONE, STOP_PCT, Plan, StopPlan
 from app.services.validation.records import Simulation, Trade
 
 __all__ = ["simulate_events"]
@@ -80,7 +82,7 @@ class _EventSimulation:
 
     def step(self, i: int) -> None:
         if self.holding is not None and self.plan.funding[i] != 0.0:
-            self.charge_funding(i)
+            self.charge_funding(self.holding, i)
         if self.pending is not None and self.pending[1] == i:
             side, _ = self.pending
             self.pending = None
@@ -121,12 +123,11 @@ class _EventSimulation:
             float(d.volume[i]),
         )
 
-    def charge_funding(self, i: int) -> None:
-        assert self.holding is not None
-        paid = self.holding.position.qty * to_decimal(float(self.data.open[i]))
-        paid *= to_decimal(float(self.plan.funding[i]))
+    def charge_funding(self, holding: _Holding, i: int) -> None:
+        mark, rate = to_decimal(float(self.data.open[i])), to_decimal(float(self.plan.funding[i]))
+        paid = funding_payment(holding.position.qty, mark, rate)
         self.cash -= paid
-        self.holding.funding -= paid
+        holding.funding -= paid
 
     def fill_pending(self, side: Side | None, i: int) -> None:
         holding = self.holding
@@ -145,6 +146,9 @@ class _EventSimulation:
         """The level ``stop`` puts ``direction`` (-1 adverse, +1 favourable) of ``price``; NaN-safe."""
         if stop.kind == STOP_NONE:
             return None
+        if stop.kind == STOP_PCT:
+            # StopRule.distance's pct x price, in Decimal: an exact half tick must round as the exchange does.
+            return self.instrument.round_price(price + direction * price * to_decimal(stop.value))
         distance = stop.distance(float(price), i)
         if not np.isfinite(distance):
             return Decimal("NaN")
@@ -164,21 +168,22 @@ class _EventSimulation:
             self.skipped += 1
             return
         qty = to_decimal(plan.fraction) * equity / (price * (1 + self.costs.taker_fee))
-        if plan.risk_sizing:
-            assert stop_loss is not None  # the spec refuses risk sizing without a stop loss
-            distance = abs(price - stop_loss)
-            if distance > 0:
-                qty = min(qty, equity * to_decimal(plan.risk_fraction) / distance)
+        if plan.risk_sizing and stop_loss is not None:  # the spec refuses risk sizing without a stop loss
+            at_risk = abs(price - stop_loss)
+            if at_risk > 0:
+                qty = min(qty, equity * to_decimal(plan.risk_fraction) / at_risk)
         qty = instrument.round_qty(qty)
         if qty <= 0 or qty < instrument.min_qty or qty * price < instrument.min_notional:
             self.skipped += 1
             return
         fill = fill_market_at_open(side, qty, candle, instrument, self.costs)
         self.cash -= fill.fee
-        opened = apply_fill(None, self.fill(side, fill.qty, fill.price, fill.fee, i), strategy_id=self.strategy_id)
-        assert opened.position is not None
-        distance = plan.trailing.distance(float(price), i) if plan.trailing.kind == STOP_ATR else 0.0
-        self.holding = _Holding(opened.position, i, stop_loss, take_profit, trail, price, distance)
+        opened = apply_fill(
+            None, self.fill(side, fill.qty, fill.price, fill.fee, i), strategy_id=self.strategy_id
+        )
+        trail_gap = plan.trailing.distance(float(price), i) if plan.trailing.kind == STOP_ATR else 0.0
+        position = cast(Position, opened.position)  # a fill from flat always opens one
+        self.holding = _Holding(position, i, stop_loss, take_profit, trail, price, trail_gap)
 
     def fill(self, side: Side, qty: Decimal, price: Decimal, fee: Decimal, i: int) -> Fill:
         self.seq += 1
@@ -202,14 +207,13 @@ class _EventSimulation:
             stop is None or (holding.trail > stop if long else holding.trail < stop)
         ):
             stop, trailing = holding.trail, True
-        trigger = protection_trigger(long, stop, holding.take_profit, self.candle(i))
-        if trigger is None:
+        hit = protection_fill(
+            holding.position.qty, stop, holding.take_profit, self.candle(i), self.instrument, self.costs
+        )
+        if hit is None:
             return
-        kind, level = trigger
-        price = self.instrument.round_price(level)
-        fee = abs(holding.position.qty) * price * self.costs.taker_fee
-        reason = "take_profit" if kind == "tp" else "trailing_stop" if trailing else "stop_loss"
-        self.close(holding, i, price, fee, reason)
+        reason = "take_profit" if hit.kind == "tp" else "trailing_stop" if trailing else "stop_loss"
+        self.close(holding, i, hit.price, hit.fee, reason)
 
     def ratchet(self, holding: _Holding, i: int) -> None:
         trailing = self.plan.trailing
@@ -218,15 +222,17 @@ class _EventSimulation:
         long = holding.is_long
         extreme = to_decimal(float(self.data.high[i] if long else self.data.low[i]))
         holding.best = max(holding.best, extreme) if long else min(holding.best, extreme)
-        distance = holding.trail_distance if trailing.kind == STOP_ATR else float(holding.best) * trailing.value
-        level = self.instrument.round_price(holding.best + (-1 if long else 1) * to_decimal(distance))
+        if trailing.kind == STOP_ATR:
+            distance = to_decimal(holding.trail_distance)
+        else:
+            distance = holding.best * to_decimal(trailing.value)
+        level = self.instrument.round_price(holding.best + (-1 if long else 1) * distance)
         holding.trail = max(holding.trail, level) if long else min(holding.trail, level)
 
     def close(self, holding: _Holding, i: int, price: Decimal, fee: Decimal, reason: str) -> None:
         position = holding.position
         fill = self.fill(position.side.opposite, abs(position.qty), price, fee, i)
-        closed = apply_fill(position, fill, exit_reason=reason).closed
-        assert closed is not None
+        closed = cast(ClosedTrade, apply_fill(position, fill, exit_reason=reason).closed)  # a full close
         self.cash += closed.pnl + position.entry_fees
         self.holding = None
         self.trades.append(

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from app.domain.money import quantize_nearest, to_decimal
 from app.services.validation.bars import BarData
 from app.services.validation.plan import REASONS, STOP_ATR, STOP_NONE, STOP_PCT, Plan
 from app.services.validation.records import Simulation, Trade
@@ -21,26 +24,32 @@ from app.services.validation.records import Simulation, Trade
 __all__ = ["simulate_fast"]
 
 Progress = Callable[[int, int], None]
+FloatArray = npt.NDArray[np.float64]
+
+_BPS = Decimal(10_000)
 
 _SIGNAL, _STOP, _TARGET, _TRAIL, _END = 0, 1, 2, 3, 4
+_TIE = 2e-15  # about nine ulps: wider than float noise, far narrower than a real gap to a half tick
 
 
 def _scale(step: float) -> float:
     """1/step when that is a whole number (decimal steps): dividing by it rounds like Decimal does."""
-    inverse = round(1.0 / step)
-    return float(inverse) if inverse >= 1 and abs(inverse * step - 1.0) < 1e-12 else 0.0
+    inverse = float(round(1.0 / step))
+    return inverse if inverse >= 1 and abs(inverse * step - 1.0) < 1e-12 else 0.0
 
 
 def _round_price(x: float, tick: float, scale: float) -> float:
-    if scale > 0.0:
-        return math.floor(x * scale + 0.5) / scale
-    return math.floor(x / tick + 0.5) * tick
+    units = x * scale if scale > 0.0 else x / tick
+    # Decimal rounds exact half ticks up; in floats they land a few ulps either side, so lean up by far
+    # less than any real distance between prices of a few decimals.
+    units = math.floor(units + 0.5 + abs(units) * _TIE)
+    return units / scale if scale > 0.0 else units * tick
 
 
 def _round_qty(x: float, lot: float, scale: float) -> float:
-    if scale > 0.0:
-        return math.floor(x * scale) / scale
-    return math.floor(x / lot) * lot
+    units = x * scale if scale > 0.0 else x / lot
+    units = math.floor(units + abs(units) * _TIE)
+    return units / scale if scale > 0.0 else units * lot
 
 
 def _distance(kind: int, value: float, atr: Any, price: float, i: int) -> float:
@@ -48,7 +57,8 @@ def _distance(kind: int, value: float, atr: Any, price: float, i: int) -> float:
         return price * value
     if i == 0:
         return math.nan
-    return value * atr[i - 1]
+    distance: float = value * atr[i - 1]
+    return distance
 
 
 def _level(kind: int, value: float, atr: Any, price: float, i: int, direction: float, k: Any) -> float:
@@ -57,8 +67,19 @@ def _level(kind: int, value: float, atr: Any, price: float, i: int, direction: f
     return _round_price(price + direction * _distance(kind, value, atr, price, i), k[0], k[1])
 
 
-def _record(out: Any, count: int, entry_bar: int, i: int, qty: float, entry: float, price: float,
-            entry_fee: float, exit_fee: float, paid: float, reason: int) -> float:
+def _record(
+    out: Any,
+    count: int,
+    entry_bar: int,
+    i: int,
+    qty: float,
+    entry: float,
+    price: float,
+    entry_fee: float,
+    exit_fee: float,
+    paid: float,
+    reason: int,
+) -> float:
     """Write trade ``count``; return what closing it adds to the cash."""
     gross = (price - entry) * qty
     out[0][count], out[1][count], out[2][count], out[3][count] = entry_bar, i, qty > 0, abs(qty)
@@ -69,7 +90,7 @@ def _record(out: Any, count: int, entry_bar: int, i: int, qty: float, entry: flo
 
 def _protection(long: bool, o: float, h: float, low: float, sl: float, tp: float, trail: float) -> Any:
     """``protection_trigger`` in floats, the tighter of stop loss and trailing stop as the stop: (reason,
-    price), reason -1 when nothing triggers. NaN levels never trigger."""
+    trigger price), reason -1 when nothing triggers. NaN levels never trigger."""
     stop, stop_reason = sl, _STOP
     if not math.isnan(trail) and (math.isnan(stop) or (trail > stop if long else trail < stop)):
         stop, stop_reason = trail, _TRAIL
@@ -87,10 +108,21 @@ def _protection(long: bool, o: float, h: float, low: float, sl: float, tp: float
 
 
 def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitting it costs numba speed
-    o: Any, h: Any, low: Any, c: Any, signals: Any, funding: Any, stops: Any, atrs: Any, k: Any, out: Any
+    o: Any,
+    h: Any,
+    low: Any,
+    c: Any,
+    px: Any,
+    signals: Any,
+    funding: Any,
+    stops: Any,
+    atrs: Any,
+    k: Any,
+    out: Any,
 ) -> Any:
-    """k: tick, tick scale, lot, lot scale, min qty, min notional, fee, slippage bps, latency, risk sizing,
-    fraction, risk fraction, cash. stops: (kind, value) for stop loss, take profit, trailing."""
+    """px: per bar a buy's and a sell's fill price at the open, on the tick. k: tick, tick scale, lot, lot
+    scale, min qty, min notional, fee, slippage bps, latency, risk sizing, fraction, risk fraction, cash, the
+    last close on the tick. stops: (kind, value) for stop loss, take profit, trailing."""
     n = len(o)
     fee, slip, latency, risk, fraction, risk_fraction = k[6], k[7], int(k[8]), k[9] > 0, k[10], k[11]
     cash = k[12]
@@ -111,10 +143,9 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
             pending_bar = -1
             side = pending_side
             if side == 2 and qty != 0.0:
-                direction = -1.0 if qty > 0 else 1.0
-                reason, price = _SIGNAL, _round_price(o[i] + direction * (o[i] * slip / 1e4), k[0], k[1])
+                reason, price = _SIGNAL, px[1, i] if qty > 0 else px[0, i]
             elif side != 2 and qty == 0.0:
-                p = _round_price(o[i] + side * (o[i] * slip / 1e4), k[0], k[1])
+                p = px[0, i] if side > 0 else px[1, i]
                 sl = _level(stops[0, 0], stops[0, 1], atrs[0], p, i, -side, k)
                 tp = _level(stops[1, 0], stops[1, 1], atrs[1], p, i, side, k)
                 trail = _level(stops[2, 0], stops[2, 1], atrs[2], p, i, -side, k)
@@ -139,9 +170,12 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
                     if stops[2, 0] == STOP_ATR:
                         trail_distance = _distance(STOP_ATR, stops[2, 1], atrs[2], p, i)
         elif qty != 0.0 and i > entry_bar:
-            reason, price = _protection(qty > 0, o[i], h[i], low[i], sl, tp, trail)
-            if reason >= 0:
-                price = _round_price(price, k[0], k[1])
+            reason, level = _protection(qty > 0, o[i], h[i], low[i], sl, tp, trail)
+            if reason >= 0 and level == o[i]:  # a gap: the exit is a market fill at the open
+                price = px[1, i] if qty > 0 else px[0, i]
+            elif reason >= 0:  # protection_fill: a taker fill at the level, slipped against the trader
+                direction = -1.0 if qty > 0 else 1.0
+                price = _round_price(level + direction * (level * slip / 1e4), k[0], k[1])
         if reason >= 0:
             exit_fee = abs(qty) * price * fee
             cash += _record(out, count, entry_bar, i, qty, entry, price, entry_fee, exit_fee, paid, reason)
@@ -169,7 +203,7 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
                 pending_side, pending_bar = 2, i + 1 + latency
     if qty != 0.0:
         last = n - 1
-        price = _round_price(c[last], k[0], k[1])
+        price = k[13]
         exit_fee = abs(qty) * price * fee
         cash += _record(out, count, entry_bar, last, qty, entry, price, entry_fee, exit_fee, paid, _END)
         count += 1
@@ -195,6 +229,23 @@ def _compile() -> Any:
     return _compiled
 
 
+def _on_tick(values: FloatArray, sign: int, slippage_bps: float, tick: float) -> FloatArray:
+    """``fill_market_at_open``'s price for each value: moved ``sign`` x the slippage, rounded half-up to the
+    tick as Decimal rounds it; values within float noise of a half tick are redone in Decimal."""
+    scale = _scale(tick)
+    raw = values + sign * (values * slippage_bps / 1e4)
+    units = raw * scale if scale else raw / tick
+    out: FloatArray = np.floor(units + 0.5)
+    out = out / scale if scale else out * tick
+    near = np.abs(units - np.floor(units) - 0.5) <= np.abs(units) * 1e-13 + 1e-9
+    if near.any():
+        step, bps = to_decimal(tick), to_decimal(slippage_bps)
+        for i in np.flatnonzero(near).tolist():
+            price = to_decimal(float(values[i]))
+            out[i] = float(quantize_nearest(price + sign * (price * bps / _BPS), step))
+    return out
+
+
 def simulate_fast(plan: Plan, data: BarData, progress: Progress | None = None) -> Simulation:
     """Run ``plan`` over ``data`` in the compiled loop; the same trades as ``simulate_events``."""
     n = len(data)
@@ -217,19 +268,27 @@ def simulate_fast(plan: Plan, data: BarData, progress: Progress | None = None) -
             plan.fraction,
             plan.risk_fraction,
             plan.cash,
+            float(_on_tick(data.close[-1:], 0, 0.0, plan.tick)[0]),
+        ]
+    )
+    px = np.vstack(
+        [
+            _on_tick(data.open, 1, plan.slippage_bps, plan.tick),
+            _on_tick(data.open, -1, plan.slippage_bps, plan.tick),
         ]
     )
     slots = n // 2 + 2
+    equity = np.empty(n)
     out = (
         np.zeros(slots, np.int64),
         np.zeros(slots, np.int64),
         np.zeros(slots, np.bool_),
         *(np.zeros(slots) for _ in range(6)),
         np.zeros(slots, np.int64),
-        np.empty(n),
+        equity,
     )
     count, in_market, skipped = _compile()(
-        data.open, data.high, data.low, data.close, signals, plan.funding, stops, atrs, constants, out
+        data.open, data.high, data.low, data.close, px, signals, plan.funding, stops, atrs, constants, out
     )
     trades = tuple(
         Trade(
@@ -250,4 +309,4 @@ def simulate_fast(plan: Plan, data: BarData, progress: Progress | None = None) -
     )
     if progress is not None:
         progress(n, n)
-    return Simulation(trades, out[10], int(in_market), int(skipped))
+    return Simulation(trades, equity, int(in_market), int(skipped))

@@ -20,10 +20,11 @@ The model, per bar:
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final, final
 
+import attrs
 import numpy as np
 import trio
 from numpy.typing import NDArray
@@ -32,7 +33,7 @@ from app.domain.timeframes import parse_timeframe
 from app.domain.values import Candle
 from app.ports.errors import DataError
 
-__all__ = ["SyntheticFeed"]
+__all__ = ["REGIMES", "SyntheticBlock", "SyntheticFeed"]
 
 Sleep = Callable[[float], Awaitable[None]]
 Floats = NDArray[np.float64]
@@ -41,6 +42,7 @@ _BLOCK: Final = 256
 # Cumulative transition probabilities a bar: rows from trend, range, high-vol; columns to the same.
 _TRANSITIONS: Final = ((0.990, 0.998, 1.0), (0.008, 0.998, 1.0), (0.020, 0.040, 1.0))
 _TREND: Final = 0
+REGIMES: Final = ("trend", "range", "high-vol")
 _VOL_SCALE: Final = np.array([1.0, 0.6, 2.5])
 _DRIFT: Final = np.array([0.1, 0.0, 0.0])
 _JUMP_CHANCE: Final = np.array([0.001, 0.001, 0.006])
@@ -69,6 +71,9 @@ class SyntheticFeed:
         bars: bars per symbol; None streams forever.
         speed: None for as fast as possible, else N times real time (each bar lasts timeframe / N).
         sleep: how to wait when paced (default ``trio.sleep``).
+        prices: starting prices that replace the drawn ones, by symbol.
+        volatility: annual volatilities that replace the defaults (0.7 crypto, 0.08 fiat pairs), by symbol.
+        clusters: correlation clusters (0, 1, 2, ...) that replace the round-robin pair, by symbol.
     """
 
     def __init__(
@@ -81,6 +86,9 @@ class SyntheticFeed:
         bars: int | None = None,
         speed: float | None = None,
         sleep: Sleep | None = None,
+        prices: Mapping[str, float] | None = None,
+        volatility: Mapping[str, float] | None = None,
+        clusters: Mapping[str, int] | None = None,
     ) -> None:
         names = sorted(symbols)
         if not names or len(set(names)) != len(names) or not all(names):
@@ -104,6 +112,11 @@ class SyntheticFeed:
         self._speed = speed
         self._sleep: Sleep = sleep or trio.sleep
         self._cluster = np.arange(len(names)) % min(2, len(names))
+        if clusters:
+            given = [clusters.get(name, int(c)) for name, c in zip(names, self._cluster, strict=True)]
+            self._cluster = np.array(given)
+        self._prices = dict(prices or {})
+        self._volatility = dict(volatility or {})
 
     def symbols(self) -> Sequence[str]:
         """The symbols, sorted."""
@@ -117,7 +130,7 @@ class SyntheticFeed:
         return self._timeframe
 
     def clusters(self) -> Mapping[str, int]:
-        """Each symbol's correlation cluster (0 or 1)."""
+        """Each symbol's correlation cluster (0 or 1 unless given)."""
         return {name: int(c) for name, c in zip(self._names, self._cluster, strict=True)}
 
     async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
@@ -125,36 +138,50 @@ class SyntheticFeed:
 
         A consumer that stops early should close the stream (``async with contextlib.aclosing(...)``).
         """
-        walk = self._walk()
         first = 0 if after is None else max(0, (after - self._start) // self._interval + 1)
         wait = self._interval.total_seconds() / self._speed if self._speed else 0.0
-        index = 0
-        while self._bars is None or index < self._bars:
-            block = walk.next_block()
-            if index + _BLOCK <= first:
-                index += _BLOCK  # generated only to keep the draws in step with a full run
-                continue
+        for block in self.blocks():
+            if block.first + _BLOCK <= first:
+                continue  # generated only to keep the draws in step with a full run
             if self._speed is None:
                 await self._sleep(0)  # a checkpoint, so a max-speed run can still be cancelled
-            for o, h, lo, c, v in zip(*(part.tolist() for part in block), strict=True):
-                if self._bars is not None and index >= self._bars:
-                    return
-                if index >= first:
-                    if self._speed is not None:
-                        await self._sleep(wait)
-                    ts = self._start + self._interval * index
-                    for j, name in enumerate(self._names):
-                        yield Candle(name, self._timeframe, ts, o[j], h[j], lo[j], c[j], v[j])
-                index += 1
+            columns = (block.open, block.high, block.low, block.close, block.volume)
+            rows = zip(*(part.tolist() for part in columns), strict=True)
+            for index, (o, h, lo, c, v) in enumerate(rows, start=block.first):
+                if index < first:
+                    continue
+                if self._speed is not None:
+                    await self._sleep(wait)
+                ts = self._start + self._interval * index
+                for j, name in enumerate(self._names):
+                    yield Candle(name, self._timeframe, ts, o[j], h[j], lo[j], c[j], v[j])
+
+    def blocks(self) -> Iterator[SyntheticBlock]:
+        """The generated bars, a block at a time, cut at ``bars``: what ``stream`` delivers, as arrays."""
+        walk = self._walk()
+        first = 0
+        while self._bars is None or first < self._bars:
+            o, h, lo, c, v, regimes = walk.next_block()
+            rows = _BLOCK if self._bars is None else min(_BLOCK, self._bars - first)
+            yield SyntheticBlock(first, o[:rows], h[:rows], lo[:rows], c[:rows], v[:rows], regimes[:rows])
+            first += _BLOCK
+
+    def annual_volatility(self, symbol: str) -> float:
+        """The symbol's annual volatility (before the regime's scaling)."""
+        return self._profile(symbol)[1]
 
     def _walk(self) -> _Walk:
         prices, sigmas, notionals = [], [], []
         for name in self._names:
-            price, annual_vol, notional = _profile(name, self._seed)
+            price, annual_vol, notional = self._profile(name)
             prices.append(price)
             sigmas.append(annual_vol * np.sqrt(self._interval / timedelta(seconds=_YEAR_SECONDS)))
             notionals.append(notional * self._interval.total_seconds() / 60)
         return _Walk(self._seed, self._cluster, np.array(sigmas), np.log(prices), np.array(notionals))
+
+    def _profile(self, symbol: str) -> tuple[float, float, float]:
+        price, annual_vol, notional = _profile(symbol, self._seed)
+        return self._prices.get(symbol, price), self._volatility.get(symbol, annual_vol), notional
 
 
 def _profile(symbol: str, seed: int) -> tuple[float, float, float]:
@@ -172,6 +199,21 @@ def _profile(symbol: str, seed: int) -> tuple[float, float, float]:
     return price, annual_vol, notional
 
 
+@final
+@attrs.frozen(eq=False)
+class SyntheticBlock:
+    """Bars ``first`` .. ``first + len - 1`` of every symbol (arrays shaped (bars, symbols), symbols
+    sorted) and each bar's market regime (0 trend, 1 range, 2 high-vol)."""
+
+    first: int
+    open: Floats
+    high: Floats
+    low: Floats
+    close: Floats
+    volume: Floats
+    regimes: NDArray[np.int_]
+
+
 class _Walk:
     """The random walk's state between blocks: regime, trend sign and each symbol's last log close."""
 
@@ -186,8 +228,8 @@ class _Walk:
         self._regime = 1  # start in a range
         self._sign = 1.0
 
-    def next_block(self) -> tuple[Floats, Floats, Floats, Floats, Floats]:
-        """Open, high, low, close and volume, each shaped (bars, symbols)."""
+    def next_block(self) -> tuple[Floats, Floats, Floats, Floats, Floats, NDArray[np.int_]]:
+        """Open, high, low, close and volume, each shaped (bars, symbols), and each bar's regime."""
         rng, n = self._rng, len(self._sigma)
         regimes, signs = self._regimes(rng.random(_BLOCK), rng.random(_BLOCK))
         market = rng.standard_normal(_BLOCK)[:, None]
@@ -211,7 +253,7 @@ class _Walk:
         high = np.maximum(open_, close) * np.exp(0.5 * vol * wicks[0])
         low = np.minimum(open_, close) * np.exp(-0.5 * vol * wicks[1])
         volume = self._notional / close * np.exp(0.3 * noise) * (1 + 2 * np.abs(returns) / self._sigma)
-        return open_, high, low, close, volume
+        return open_, high, low, close, volume, regimes
 
     def _regimes(self, draws: Floats, flips: Floats) -> tuple[NDArray[np.int_], Floats]:
         regimes = np.empty(_BLOCK, dtype=np.int_)

@@ -20,6 +20,7 @@ batch in memory.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import uuid
@@ -198,7 +199,7 @@ class ParquetBarCache:
             if match:
                 parts.append(_Part(path, int(match[1]), int(match[2]), int(match[3])))
         parts.sort(key=lambda p: (p.first, p.last))
-        if any(later.first <= earlier.last for earlier, later in zip(parts, parts[1:], strict=False)):
+        if any(later.first <= earlier.last for earlier, later in itertools.pairwise(parts)):
             return self._heal(folder, parts, symbol, timeframe)
         return parts
 

@@ -1,0 +1,226 @@
+"""`app data import|list|download` and `app universe`, invoked as a user would (CliRunner, real files)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from app.cli.data import data
+from app.cli.universe import universe
+from tests.conftest import SHARED_DATA
+from tests.support.fake_bybit import FakeBybit, documented
+
+SPOT_5M = SHARED_DATA / "crypto_spot_5m"
+T0 = datetime(2024, 1, 8, 12, 0, tzinfo=UTC)
+
+
+def invoke(command: click.Command, *args: str) -> Result:
+    return CliRunner().invoke(command, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBybit]:
+    with FakeBybit(now=T0) as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_importing_a_folder_caches_every_symbol_and_reports_each(tmp_path: Path) -> None:
+    result = invoke(data, "import", str(SPOT_5M), "--home", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith(("ADABTC 5m", "ETHBTC 5m")) for line in result.output.splitlines()) == 2
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+        p.stem for p in SPOT_5M.glob("*.csv")
+    )
+
+
+def test_an_import_reports_what_was_repaired_or_dropped(tmp_path: Path) -> None:
+    source = tmp_path / "XRPUSDT.csv"
+    source.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,1,2,0.5,1,10\n"
+        "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+        "2024-01-01T00:01:00Z,-1,2,0.5,1,10\n"
+        "2024-01-01T00:02:00Z,1,0.9,1.2,1,10\n"
+        "2024-01-01T00:03:00Z,1,2,0.5,1,10\n"
+        "2024-01-01T00:04:00Z,1,2,0.5,1,10\n"
+        "2024-01-01T00:05:00Z,1,2,0.5,1,10\n"
+        "2024-01-01T00:07:00Z,1,2,0.5,1,10\n"
+    )
+
+    result = invoke(data, "import", str(source), "--home", str(tmp_path / "home"))
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "XRPUSDT 1m: 8 read, 6 kept, 2024-01-01T00:00:00+00:00 .. 2024-01-01T00:07:00+00:00: "
+        "1 duplicates dropped, 1 non-positive dropped, 1 high/low fixed, 2 gaps (missing bars)"
+    ) in result.output
+
+
+def test_a_file_that_cannot_be_read_is_named_the_rest_imported_and_the_status_is_2(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ETHBTC.csv").write_bytes((SPOT_5M / "ETHBTC.csv").read_bytes())
+    (folder / "BAD.csv").write_text("timestamp,open\n2024-01-01,1\n")
+
+    result = invoke(data, "import", str(folder), "--home", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "BAD.csv: missing column(s) high, low, close, volume" in result.output
+    assert "1 of 2 file(s) not imported" in result.output
+    assert (tmp_path / "cache" / "ETHBTC" / "5m").is_dir()
+
+
+def test_importing_a_path_that_does_not_exist_exits_2(tmp_path: Path) -> None:
+    result = invoke(data, "import", str(tmp_path / "nowhere"), "--home", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "nowhere: no such file or folder" in result.output
+
+
+def test_listing_an_empty_cache_says_how_to_fill_it(tmp_path: Path) -> None:
+    result = invoke(data, "list", "--home", str(tmp_path))
+
+    assert result.exit_code == 0
+    assert "is empty" in result.output
+
+
+def test_the_list_shows_each_cached_series_with_its_bars_and_span(tmp_path: Path) -> None:
+    invoke(data, "import", str(SPOT_5M / "ETHBTC.csv"), "--home", str(tmp_path))
+
+    listed = json.loads(invoke(data, "list", "--home", str(tmp_path), "--json").output)
+
+    assert listed["series"] == [
+        {
+            "symbol": "ETHBTC",
+            "timeframe": "5m",
+            "bars": 5760,
+            "first": "2018-01-10T04:55:00+00:00",
+            "last": "2018-01-30T04:50:00+00:00",
+        }
+    ]
+
+
+def test_a_download_from_bybit_caches_the_closed_bars(tmp_path: Path, fake: FakeBybit) -> None:
+    fake.add_klines("spot", "BTCUSDT", "1", start=T0 - timedelta(minutes=30))
+    fake.add_klines("spot", "ETHUSDT", "1", start=T0 - timedelta(minutes=30), seed=2)
+    home = str(tmp_path)
+
+    result = invoke(
+        data, "download", "BTCUSDT,ethusdt", "--since", "2024-01-08T11:30", "--until", "2024-01-08T12:00Z",
+        "--endpoint", fake.rest_url, "--home", home,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    listed = json.loads(invoke(data, "list", "--home", home, "--json").output)["series"]
+    assert [(s["symbol"], s["bars"], s["last"]) for s in listed] == [
+        ("BTCUSDT", 30, "2024-01-08T11:59:00+00:00"),
+        ("ETHUSDT", 30, "2024-01-08T11:59:00+00:00"),
+    ]
+
+
+def test_a_download_without_network_says_so_and_exits_2(tmp_path: Path, closed_port: str) -> None:
+    result = invoke(
+        data,
+        "download",
+        "BTCUSDT",
+        "--since",
+        "2024-01-01",
+        "--endpoint",
+        closed_port,
+        "--home",
+        str(tmp_path),
+    )
+
+    assert result.exit_code == 2
+    assert f"cannot reach bybit at {closed_port}" in result.output
+    assert "needs network access to Bybit's public market data" in result.output
+
+
+def test_a_download_with_a_bad_date_exits_2_naming_the_option(tmp_path: Path) -> None:
+    result = invoke(data, "download", "BTCUSDT", "--since", "last tuesday", "--home", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "--since: expected a date or an ISO-8601 time" in result.output
+
+
+def turnover_at(path: Path, at: pd.Timestamp) -> float:
+    """24h turnover computed independently: close x volume of the bars that closed in (at - 24h, at]."""
+    bars = pd.read_csv(path, parse_dates=["timestamp"])
+    closed = bars["timestamp"] + pd.Timedelta(minutes=5)
+    window = (closed > at - pd.Timedelta(hours=24)) & (closed <= at)
+    return float((bars["close"] * bars["volume"])[window].sum())
+
+
+def test_the_universe_ranks_the_six_pairs_by_24h_turnover_at_the_end_of_the_data() -> None:
+    result = invoke(universe, "--data", str(SPOT_5M), "--json")
+
+    report = json.loads(result.output)
+    end = pd.Timestamp("2018-01-30T04:55:00Z")
+    expected = sorted(((turnover_at(p, end), p.stem) for p in SPOT_5M.glob("*.csv")), reverse=True)
+    assert result.exit_code == 0
+    assert (report["at"], report["ranked_by"]) == ("2018-01-30T04:55:00+00:00", "BTC")
+    assert [s["symbol"] for s in report["symbols"]] == [name for _, name in expected]
+    assert [s["turnover_24h"] for s in report["symbols"]] == pytest.approx(
+        [t for t, _ in expected], rel=1e-12
+    )
+    assert {s["quote"] for s in report["symbols"]} == {"BTC"}
+
+
+def test_the_universe_at_an_earlier_time_uses_the_24h_before_it() -> None:
+    report = json.loads(invoke(universe, "--data", str(SPOT_5M), "--at", "2018-01-20T00:00", "--json").output)
+
+    eth = next(s for s in report["symbols"] if s["symbol"] == "ETHBTC")
+    assert report["at"] == "2018-01-20T00:00:00+00:00"
+    assert eth["turnover_24h"] == pytest.approx(
+        turnover_at(SPOT_5M / "ETHBTC.csv", pd.Timestamp("2018-01-20T00:00Z")), rel=1e-12
+    )
+
+
+def test_the_universe_table_names_the_ranking_currency() -> None:
+    result = invoke(universe, "--data", str(SPOT_5M))
+
+    assert result.exit_code == 0
+    assert "6 symbols, ranked by 24h turnover in BTC" in result.output
+    assert result.output.splitlines()[1].split()[:3] == ["1", "ETHBTC", "core"]
+
+
+def test_the_universe_at_a_time_without_data_exits_2() -> None:
+    result = invoke(universe, "--at", "2024-01-01")
+
+    assert result.exit_code == 2
+    assert "--at needs --data" in result.output
+
+
+def test_the_universe_from_bybit_ranks_the_tickers_turnover(fake: FakeBybit) -> None:
+    fake.add_klines("spot", "BTCUSDT", "D", start=T0 - timedelta(days=30))
+    ticker = next(t for t in documented("market__tickers") if t["result"]["category"] == "spot")
+    expected = float(ticker["result"]["list"][0]["turnover24h"])
+
+    report = json.loads(invoke(universe, "--endpoint", fake.rest_url, "--json").output)
+
+    assert [(s["symbol"], s["quote"], s["role"]) for s in report["symbols"]] == [("BTCUSDT", "USDT", "core")]
+    assert report["symbols"][0]["turnover_24h"] == pytest.approx(expected)
+
+
+def test_the_universe_from_bybit_without_network_exits_2(closed_port: str) -> None:
+    result = invoke(universe, "--endpoint", closed_port)
+
+    assert result.exit_code == 2
+    assert "needs network access to Bybit" in result.output
