@@ -27,8 +27,10 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +42,7 @@ from app.domain.resample import BarBatch, datetime_to_ns, ns_to_datetime
 from app.domain.values import Candle
 from app.services.data_manager import DataManager
 
+T = TypeVar("T")
 TARGET = 1_000_000
 START = datetime(2015, 1, 1, tzinfo=UTC)
 MINUTE = 60 * 10**9
@@ -107,7 +110,7 @@ def candle_path(cache: ParquetBarCache, symbol: str, bars: int) -> int:
     return count
 
 
-def timed(fn, *args):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     began = time.perf_counter()
     result = fn(*args)
     return result, time.perf_counter() - began
@@ -163,13 +166,13 @@ def main() -> int:
         assert rows == delivered == with_streams == args.bars
 
         base_rate, replay_rate = rows / base_s, delivered / replay_s
-        print(f"{'baseline: raw pyarrow read':<44} {base_rate:>14,.0f} bars/s  1.00x")
+        print(f"{'baseline: raw pyarrow read':<44} {base_rate:>14,.0f} bars/s  1.000x")
         for label, rate in (
             ("replay into the data manager", replay_rate),
             ("replay + 5m/1h/1d streams", with_streams / streams_s),
             ("per-Candle ingest (200k bars)", candle_bars / candle_s),
         ):
-            print(f"{label:<44} {rate:>14,.0f} bars/s  {rate / base_rate:.2f}x")
+            print(f"{label:<44} {rate:>14,.0f} bars/s  {rate / base_rate:.3f}x")
         print(f"  (one subscriber got {updates} coalesced updates for {delivered:,} bars)")
 
         short, long = memory(root, "SHORT"), memory(root, "LONG")

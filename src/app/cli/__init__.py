@@ -200,3 +200,13 @@ def config_check(path: Path | None) -> None:
         loaded = load_config(path)
     for line in summarize(loaded):
         click.echo(line)
+
+
+def _register() -> None:
+    """Commands that live in their own modules (each imports its heavy parts lazily)."""
+    from app.cli.backtest import backtest
+
+    main.add_command(backtest)
+
+
+_register()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.cli.common import bad_input_exits, fail
 from app.cli.data import parse_utc
+
+if TYPE_CHECKING:
+    from app.services.symbol_universe import Universe
 
 __all__ = ["universe"]
 
@@ -51,11 +54,10 @@ def universe(
         fail(["--at needs --data: Bybit's tickers only tell the last 24 hours"])
     with bad_input_exits():
         try:
-            ranked = (
-                replay_universe(data, at, config_path)
-                if data
-                else bybit_universe(category, endpoint, config_path)
-            )
+            if data is not None:
+                ranked = replay_universe(data, at, config_path)
+            else:
+                ranked = bybit_universe(category, endpoint, config_path)
         except BrokerUnavailable as e:
             fail(
                 [f"error: {e}", "`app universe` without --data needs network access to Bybit (api.bybit.com)"]
@@ -70,21 +72,22 @@ def universe(
         f"ranked by 24h turnover in {ranked.ranked_by}"
     )
     for m in report["symbols"]:
-        usd = (
-            f"  (~{m['turnover_usd']:,.0f} USD)"
-            if m["turnover_usd"] is not None and m["quote"] != "USD"
-            else ""
-        )
-        click.echo(
-            f"{m['rank']:>4} {m['symbol']:<14} {m['role']:<4} {m['turnover_24h']:>20,.4f} {m['quote']}{usd}"
-        )
+        turnover = f"{m['turnover_24h']:>20,.4f} {m['quote']}"
+        click.echo(f"{m['rank']:>4} {m['symbol']:<14} {m['role']:<4} {turnover}{_usd(m)}")
     if ranked.excluded:
         click.echo(f"left out ({len(ranked.excluded)}):")
         for symbol, reason in ranked.excluded:
             click.echo(f"     {symbol:<14} {reason}")
 
 
-def _report(ranked: Any, source: str) -> dict[str, Any]:
+def _usd(member: dict[str, Any]) -> str:
+    """The USD value beside a turnover in another currency (at the config's fallback rate)."""
+    if member["turnover_usd"] is None or member["quote"] in ("USD", "USDT", "USDC"):
+        return ""
+    return f"  (~{member['turnover_usd']:,.0f} USD)"
+
+
+def _report(ranked: Universe, source: str) -> dict[str, Any]:
     return {
         "at": ranked.at.isoformat(),
         "source": source,

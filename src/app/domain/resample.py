@@ -176,18 +176,32 @@ def _steps(base: str, target: str) -> tuple[int, int]:
     return base_ns, step_ns
 
 
-def _bucket(ts: Ints | int, step_ns: int) -> Ints:
-    offset = _MONDAY_OFFSET_NS if step_ns % _WEEK_NS == 0 else 0
-    return np.asarray((np.asarray(ts) - offset) // step_ns * step_ns + offset, dtype=np.int64)
+def _offset(step_ns: int) -> int:
+    return _MONDAY_OFFSET_NS if step_ns % _WEEK_NS == 0 else 0
+
+
+def _bucket(ts: Ints, step_ns: int) -> Ints:
+    offset = _offset(step_ns)
+    return np.asarray((ts - offset) // step_ns * step_ns + offset, dtype=np.int64)
 
 
 def _sequential_sums(values: Floats, starts: NDArray[np.intp], lengths: NDArray[np.intp]) -> Floats:
     """Each segment's sum, added left to right: numpy's own reductions pick their order per call."""
-    sums = values[starts].copy()
-    for offset in range(1, int(lengths.max(initial=1))):
-        longer = np.flatnonzero(lengths > offset)
-        sums[longer] += values[starts[longer] + offset]
-    return sums
+    width = int(lengths.max(initial=1))
+    if len(starts) * width > 4 * len(values) + 4096:  # sparse buckets: a padded grid would waste memory
+        sums = values[starts].copy()
+        for offset in range(1, width):
+            longer = np.flatnonzero(lengths > offset)
+            sums[longer] += values[starts[longer] + offset]
+        return sums
+    # Row j holds each segment's j-th value (0 past its end: adding 0.0 changes no sum).
+    grid = np.zeros((width, len(starts)))
+    offsets = np.arange(len(values)) - np.repeat(starts, lengths)
+    grid[offsets, np.repeat(np.arange(len(starts)), lengths)] = values
+    total: Floats = grid[0].copy()
+    for row in grid[1:]:
+        total += row
+    return total
 
 
 def _aggregate(batch: BarBatch, step_ns: int) -> tuple[BarBatch, NDArray[np.intp], NDArray[np.intp]]:
@@ -240,6 +254,7 @@ class BarAggregator:
         self.base_timeframe = base_timeframe
         self.timeframe = timeframe
         self._base_ns, self._step_ns = _steps(base_timeframe, timeframe)
+        self._offset = _offset(self._step_ns)
         self._last_ts: int | None = None
         self._forming: list[float] | None = None  # open, high, low, close, volume of the open bucket
         self._forming_ts = 0
@@ -250,7 +265,7 @@ class BarAggregator:
         """Add one base bar; returns the bars it completed (none, one, or two after a gap)."""
         self._check_after(ts)
         self._last_ts = ts
-        bucket = int(_bucket(ts, self._step_ns))
+        bucket = (ts - self._offset) // self._step_ns * self._step_ns + self._offset
         done: list[BarRow] = []
         forming = self._forming
         if forming is not None and bucket != self._forming_ts:

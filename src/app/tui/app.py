@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 
 from app.domain.decision import Decision
@@ -41,6 +41,9 @@ from app.tui.state import OperatorState
 __all__ = ["OperatorApp"]
 
 REFRESH_S = 0.1
+BUSY_REFRESH_S = 0.5
+"""Redraw at most every REFRESH_S; every BUSY_REFRESH_S while bars stream faster than that (a max-speed
+replay), so drawing leaves the trading loop most of the time."""
 DEFAULT_STEP = Decimal(100)
 
 
@@ -101,6 +104,8 @@ class OperatorApp(App[None]):
         self._dirty: set[str] = set()
         self._redraw_pending = False
         self._last_redraw = 0.0
+        self._bars_drawn = 0
+        self._bars_per_redraw = 0
 
     # -- life cycle --------------------------------------------------------------------------------------
 
@@ -180,7 +185,8 @@ class OperatorApp(App[None]):
         if self._redraw_pending or not self._dirty:
             return
         self._redraw_pending = True
-        wait = REFRESH_S - (time.monotonic() - self._last_redraw)
+        interval = BUSY_REFRESH_S if self._bars_per_redraw > 2 else REFRESH_S
+        wait = interval - (time.monotonic() - self._last_redraw)
         if wait > 0:
             self.set_timer(wait, self._redraw)
         else:
@@ -194,7 +200,12 @@ class OperatorApp(App[None]):
         self._redraw_pending = False
         self._last_redraw = time.monotonic()
         dirty, self._dirty = self._dirty, set()
-        screen = self.screen
+        self._bars_per_redraw = self.state.bars - self._bars_drawn
+        self._bars_drawn = self.state.bars
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # shutting down
         if isinstance(screen, OperatorScreen):
             screen.show(self.state, dirty)
         published = self.state.last_bar_ns

@@ -321,3 +321,25 @@ def test_a_pct_stop_lies_that_fraction_of_the_price_away() -> None:
 
 def test_an_atr_stop_lies_its_multiple_of_the_atr_away() -> None:
     assert StopRule(atr=1.5).distance(250.0, atr_value=4.0) == pytest.approx(6.0)
+
+
+def test_with_params_keeps_a_percent_stop_valid():
+    from app.learning.strategies.spec import parse_spec
+
+    spec = parse_spec(
+        {
+            "id": "p",
+            "asset": "spot",
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+            "params": {"fast": 10},
+            "signal": {"kind": "rules", "long_entry": "close > sma(close, fast)"},
+            "stop_loss": {"pct": 0.02},
+        }
+    )
+
+    shocked = spec.with_params(fast=12)
+
+    assert shocked.params["fast"] == 12
+    assert shocked.stop_loss is not None
+    assert shocked.stop_loss.pct == 0.02

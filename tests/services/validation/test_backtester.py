@@ -12,9 +12,7 @@ FLAT = [100.0] * 8
 
 
 def test_a_signal_on_a_close_fills_at_the_next_bars_open():
-    bars = bars_of(
-        [100, 101, 102, 103, 104, 105], volumes=[HOLD, ENTER, HOLD, EXIT, HOLD, HOLD]
-    )
+    bars = bars_of([100, 101, 102, 103, 104, 105], volumes=[HOLD, ENTER, HOLD, EXIT, HOLD, HOLD])
 
     (trade,) = run(spec_of(), bars).trades
 
@@ -74,7 +72,9 @@ def test_a_bar_that_gaps_through_the_stop_fills_at_its_open():
 
 def test_a_bar_touching_both_levels_is_taken_as_a_stop_loss():
     spec = spec_of(stop_loss={"pct": 0.02}, take_profit={"pct": 0.02})
-    bars = bars_of(FLAT[:4], highs=[100, 100, 103, 100], lows=[100, 100, 97, 100], volumes=[ENTER] + [HOLD] * 3)
+    bars = bars_of(
+        FLAT[:4], highs=[100, 100, 103, 100], lows=[100, 100, 97, 100], volumes=[ENTER] + [HOLD] * 3
+    )
 
     (trade,) = run(spec, bars).trades
 
@@ -185,4 +185,4 @@ def test_a_protective_exit_is_a_taker_fill_slipped_from_its_level():
     (trade,) = run(spec, bars).trades
 
     assert trade.entry_price == 100.1
-    assert trade.exit_price == pytest.approx(98.0998 * (1 - 0.001), abs=1e-8)  # 2% under 100.1, minus 10 bps
+    assert trade.exit_price == pytest.approx(98.098 * (1 - 0.001), abs=1e-8)  # 2% under 100.1, less 10 bps

@@ -43,7 +43,9 @@ def test_a_plain_backtest_runs_nothing_else(ethbtc):
     run = validate(example_spec("sma_cross", symbol="ETHBTC", timeframe="5m"), ethbtc)
 
     report = run.report()
-    assert report["walkforward"] is None and report["stress"] is None and report["gate"] is None
+    assert report["walkforward"] is None
+    assert report["stress"] is None
+    assert report["gate"] is None
 
 
 def test_the_gate_runs_walk_forward_stress_and_the_overfitting_guards(ethbtc):
@@ -51,7 +53,9 @@ def test_the_gate_runs_walk_forward_stress_and_the_overfitting_guards(ethbtc):
 
     run = validate(spec, ethbtc, run_gate=True)
 
-    assert run.walkforward is not None and run.stress is not None and run.gate is not None
+    assert run.walkforward is not None
+    assert run.stress is not None
+    assert run.gate is not None
     assert run.overfitting is not None
     assert run.overfitting["configurations"] == 5  # the spec and its four param shocks
     assert run.overfitting["pbo"] is not None

@@ -15,7 +15,12 @@ from tests.services.validation.conftest import bars_of, example_spec, spec_of, w
 def assert_same_trades(event: BacktestResult, fast: BacktestResult) -> None:
     assert len(event.trades) == len(fast.trades)
     for a, b in zip(event.trades, fast.trades, strict=True):
-        assert (a.entry_bar, a.exit_bar, a.side, a.exit_reason) == (b.entry_bar, b.exit_bar, b.side, b.exit_reason)
+        assert (a.entry_bar, a.exit_bar, a.side, a.exit_reason) == (
+            b.entry_bar,
+            b.exit_bar,
+            b.side,
+            b.exit_reason,
+        )
         assert a.entry_price == pytest.approx(b.entry_price, rel=1e-12)
         assert a.exit_price == pytest.approx(b.exit_price, rel=1e-12)
         assert a.qty == pytest.approx(b.qty, rel=1e-9, abs=1e-6)  # at most one lot apart after float sizing
@@ -59,9 +64,18 @@ def test_fast_path_matches_on_stops_targets_and_trailing_stops_both_ways(ethbtc)
 
 
 def test_fast_path_matches_with_risk_sizing_latency_and_whole_units(ethbtc):
-    spec = example_spec("rsi_reversion", symbol="ETHBTC", timeframe="5m", params={
-        "rsi_period": 14, "oversold": 35, "recovered": 60, "trend": 200,
-    }, execution={"latency_bars": 2})
+    spec = example_spec(
+        "rsi_reversion",
+        symbol="ETHBTC",
+        timeframe="5m",
+        params={
+            "rsi_period": 14,
+            "oversold": 35,
+            "recovered": 60,
+            "trend": 200,
+        },
+        execution={"latency_bars": 2},
+    )
 
     event, fast = both(spec, ethbtc, instrument=whole_units("ETHBTC"), cash=1_000_000)
 
@@ -73,7 +87,14 @@ def test_fast_path_matches_with_funding_on_a_perpetual(xrpusdt):
     rates = np.zeros(len(xrpusdt))
     rates[::8] = 0.0001
     bars = Bars(
-        "XRPUSDT", "1h", xrpusdt.ts, xrpusdt.open, xrpusdt.high, xrpusdt.low, xrpusdt.close, xrpusdt.volume,
+        "XRPUSDT",
+        "1h",
+        xrpusdt.ts,
+        xrpusdt.open,
+        xrpusdt.high,
+        xrpusdt.low,
+        xrpusdt.close,
+        xrpusdt.volume,
         funding=rates,
     )
     spec = example_spec("ema_trend_short", params={"fast": 3, "slow": 8})
@@ -101,10 +122,21 @@ def test_fast_path_matches_on_random_walks_with_random_protection(seed, stop, ta
     lows = np.minimum(opens, close) * np.exp(-np.abs(rng.normal(0, 0.005, n)))
     codes = rng.choice([10.0, 0.0, 1.0], size=n, p=[0.1, 0.1, 0.8])
     bars = bars_of(opens, highs, lows, close, codes, funding=rng.choice([0.0, 0.0005], size=n))
-    signal = {"kind": "rules", "long_entry": "volume > 5 and close > open", "long_exit": "volume < 0.5",
-              "short_entry": "volume > 5 and close < open", "short_exit": "volume < 0.5"}
-    spec = spec_of(asset=asset, signal=signal, stop_loss=stop, take_profit=target, trailing_stop=trailing,
-                   costs={"fee_rate": 0.001, "slippage_bps": 2})
+    signal = {
+        "kind": "rules",
+        "long_entry": "volume > 5 and close > open",
+        "long_exit": "volume < 0.5",
+        "short_entry": "volume > 5 and close < open",
+        "short_exit": "volume < 0.5",
+    }
+    spec = spec_of(
+        asset=asset,
+        signal=signal,
+        stop_loss=stop,
+        take_profit=target,
+        trailing_stop=trailing,
+        costs={"fee_rate": 0.001, "slippage_bps": 2},
+    )
 
     event, fast = both(spec, bars)
 

@@ -69,7 +69,10 @@ def reference(bars) -> tuple[pd.DataFrame, float]:
 def test_sma_cross_trades_like_backtesting_py(symbol):
     bars = real_bars(FILES[symbol], symbol)
     spec = example_spec(
-        "sma_cross", symbol=symbol, timeframe=bars.timeframe, sizing={"mode": "fraction", "fraction": FRACTION}
+        "sma_cross",
+        symbol=symbol,
+        timeframe=bars.timeframe,
+        sizing={"mode": "fraction", "fraction": FRACTION},
     )
 
     ours = run(spec, bars, BacktestOptions(cash=CASH, instrument=whole_units(symbol)))

@@ -65,7 +65,8 @@ def test_a_metric_nobody_measured_fails_and_says_what_would_measure_it():
 
     assert not decision.passed
     assert decision.reasons == (
-        "profitable walk-forward folds was not measured (needs --walkforward); min_profitable_fold_share is 60.00%",
+        "profitable walk-forward folds was not measured (needs --walkforward);"
+        " min_profitable_fold_share is 60.00%",
     )
 
 

@@ -32,7 +32,17 @@ def test_the_json_is_strict_and_holds_metrics_and_trades_with_their_fields(repor
 
     for key in ("trades", "net_profit", "profit_factor", "sharpe", "sortino", "max_drawdown", "cvar_95"):
         assert key in loaded["metrics"]
-    fields = {"entry_time", "exit_time", "side", "entry_price", "exit_price", "qty", "fees", "pnl", "exit_reason"}
+    fields = {
+        "entry_time",
+        "exit_time",
+        "side",
+        "entry_price",
+        "exit_price",
+        "qty",
+        "fees",
+        "pnl",
+        "exit_reason",
+    }
     assert loaded["trades"]
     assert fields <= set(loaded["trades"][0])
 
@@ -43,8 +53,17 @@ def test_the_html_needs_no_network_and_shows_every_section(report, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html
     assert html.count("<svg") >= 6  # equity, drawdown, two histograms for each Monte Carlo method
-    for title in ("Promotion gate", "Metrics", "Equity", "Drawdown", "Monthly returns", "Walk-forward",
-                  "Stress tests", "Overfitting guards", "Trades"):
+    for title in (
+        "Promotion gate",
+        "Metrics",
+        "Equity",
+        "Drawdown",
+        "Monthly returns",
+        "Walk-forward",
+        "Stress tests",
+        "Overfitting guards",
+        "Trades",
+    ):
         assert f"<h2>{title}" in html
     assert report["gate"]["reasons"]
     for reason in report["gate"]["reasons"]:

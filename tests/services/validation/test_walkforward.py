@@ -71,7 +71,9 @@ def test_only_overlapping_or_embargoed_samples_leave_the_training_set(case):
 
 
 def test_datetime_events_take_a_timedelta_embargo():
-    starts = np.array(["2024-01-01T00", "2024-01-01T01", "2024-01-01T02", "2024-01-01T03"], dtype="datetime64[ns]")
+    starts = np.array(
+        ["2024-01-01T00", "2024-01-01T01", "2024-01-01T02", "2024-01-01T03"], dtype="datetime64[ns]"
+    )
     ends = starts + np.timedelta64(30, "m")
 
     train, test = next(purged_kfold(starts, ends, 2, timedelta(hours=1)))
@@ -114,7 +116,12 @@ def test_fold_metrics_cover_every_bar_once_and_aggregate_profitable_folds(ethbtc
 def test_each_fold_picks_the_candidate_with_the_best_in_sample_sharpe(ethbtc):
     spec = example_spec("ema_trend_short", symbol="ETHBTC", timeframe="5m", asset="spot")
     other = example_spec(
-        "ema_trend_short", id="slow", symbol="ETHBTC", timeframe="5m", asset="spot", params={"fast": 24, "slow": 96}
+        "ema_trend_short",
+        id="slow",
+        symbol="ETHBTC",
+        timeframe="5m",
+        asset="spot",
+        params={"fast": 24, "slow": 96},
     )
     options = BacktestOptions(engine="fast")
     full = {s.id: run(s, ethbtc, options) for s in (spec, other)}
@@ -122,6 +129,8 @@ def test_each_fold_picks_the_candidate_with_the_best_in_sample_sharpe(ethbtc):
     result = walkforward.run(spec, ethbtc, scheme="rolling", n_splits=3, candidates=[other], options=options)
 
     for fold, (train, _) in zip(result.folds, walk_forward_windows(len(ethbtc), 3), strict=True):
-        in_sample = {k: sharpe(r.returns()[train.start : train.stop], r.periods_per_year) for k, r in full.items()}
+        in_sample = {
+            k: sharpe(r.returns()[train.start : train.stop], r.periods_per_year) for k, r in full.items()
+        }
         assert fold.spec_id == max(in_sample, key=in_sample.__getitem__)
         assert fold.in_sample_sharpe == pytest.approx(max(in_sample.values()))

@@ -261,7 +261,7 @@ class StrategySpec(_Model):
         ]
         if unknown:
             raise ValidationFailed(source, unknown)
-        data = self.model_dump()
+        data = self.model_dump(exclude_unset=True, mode="json")
         data["params"] = {**self.params, **values}
         return parse_spec(data, source)
 

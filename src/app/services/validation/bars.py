@@ -136,6 +136,11 @@ class BarData:
             "volume": self.volume,
         }
 
+    def times(self, indices: npt.ArrayLike) -> list[datetime]:
+        """The open times of the bars at ``indices`` (UTC), converted together."""
+        stamps = self.ts[np.asarray(indices, dtype=np.int64)] // 1000
+        return [_EPOCH + timedelta(microseconds=us) for us in stamps.tolist()]
+
     def time(self, index: int) -> datetime:
         """The open time of bar ``index`` (UTC)."""
         return _EPOCH + timedelta(microseconds=int(self.ts[index]) // 1000)

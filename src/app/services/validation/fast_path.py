@@ -271,12 +271,9 @@ def simulate_fast(plan: Plan, data: BarData, progress: Progress | None = None) -
             float(_on_tick(data.close[-1:], 0, 0.0, plan.tick)[0]),
         ]
     )
-    px = np.vstack(
-        [
-            _on_tick(data.open, 1, plan.slippage_bps, plan.tick),
-            _on_tick(data.open, -1, plan.slippage_bps, plan.tick),
-        ]
-    )
+    buy = _on_tick(data.open, 1, plan.slippage_bps, plan.tick)
+    sell = buy if plan.slippage_bps == 0 else _on_tick(data.open, -1, plan.slippage_bps, plan.tick)
+    px = np.vstack([buy, sell])
     slots = n // 2 + 2
     equity = np.empty(n)
     out = (
@@ -290,22 +287,23 @@ def simulate_fast(plan: Plan, data: BarData, progress: Progress | None = None) -
     count, in_market, skipped = _compile()(
         data.open, data.high, data.low, data.close, px, signals, plan.funding, stops, atrs, constants, out
     )
+    count = int(count)
+    entries, exits = out[0][:count].tolist(), out[1][:count].tolist()
+    times = data.times(np.concatenate((out[0][:count], out[1][:count])))
+    rows = zip(
+        entries,
+        exits,
+        times[:count],
+        times[count:],
+        out[2][:count].tolist(),
+        *(column[:count].tolist() for column in out[3:10]),
+        strict=True,
+    )
     trades = tuple(
         Trade(
-            entry_bar=int(out[0][j]),
-            exit_bar=int(out[1][j]),
-            entry_time=data.time(int(out[0][j])),
-            exit_time=data.time(int(out[1][j])),
-            side="long" if out[2][j] else "short",
-            qty=float(out[3][j]),
-            entry_price=float(out[4][j]),
-            exit_price=float(out[5][j]),
-            fees=float(out[6][j]),
-            funding=float(out[7][j]),
-            pnl=float(out[8][j]),
-            exit_reason=REASONS[int(out[9][j])],
+            e, x, opened, closed, "long" if long else "short", qty, p_in, p_out, fees, paid, pnl, REASONS[why]
         )
-        for j in range(int(count))
+        for e, x, opened, closed, long, qty, p_in, p_out, fees, paid, pnl, why in rows
     )
     if progress is not None:
         progress(n, n)

@@ -20,12 +20,12 @@ __all__ = ["OperatorScreen", "run_line"]
 
 
 def run_line(state: OperatorState) -> Text:
-    """``[running] 2018-01-10 09:10 | bars 110 | total 1000.00 | pos 1 | ord 0 | trades 3 | exploring``."""
+    """``[running] 2018-01-10 09:10 bars 110 total 1000.00 pos 1 ord 0 trades 3 exploring`` (fits 80)."""
     total = state.total_equity()
     line = Text.assemble(
         (f"[{state.services}]", "bold"),
-        f" {when(state.market_time)} | bars {state.bars} | total {money(total)} | ",
-        f"pos {len(state.positions)} | ord {len(state.open_orders)} | trades {len(state.trades)} | ",
+        f" {when(state.market_time)} bars {state.bars} total {money(total)} ",
+        f"pos {len(state.positions)} ord {len(state.open_orders)} trades {len(state.trades)} ",
     )
     if state.controls.paused:
         line.append("PAUSED", "bold yellow")
@@ -33,9 +33,9 @@ def run_line(state: OperatorState) -> Text:
         line.append("exploring")
     killed = ", ".join(sorted(a.value for a in state.controls.killed))
     if killed:
-        line.append(f" | killed: {killed}", "bold red")
+        line.append(f" killed: {killed}", "bold red")
     if state.dropped:
-        line.append(f" | resynced ({state.dropped} events dropped)", "dim")
+        line.append(f" resynced ({state.dropped} dropped)", "dim")
     return line
 
 
@@ -59,5 +59,6 @@ class OperatorScreen(Screen[None]):
 
     def show(self, state: OperatorState, dirty: set[str]) -> None:
         """Refresh what depends on the ``dirty`` areas (subclasses add their body)."""
-        self.query_one("#run-line", Static).update(run_line(state))
-        self.query_one("#message-line", Static).update(Text(state.message, "italic"))
+        # Both lines have a fixed height: no layout pass for a new text.
+        self.query_one("#run-line", Static).update(run_line(state), layout=False)
+        self.query_one("#message-line", Static).update(Text(state.message, "italic"), layout=False)

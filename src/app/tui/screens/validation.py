@@ -1,8 +1,9 @@
 """The Validation screen: pick a strategy, see its latest validation report (metrics, the gate's verdict and
-reasons) and open the HTML report."""
+reasons) and open the HTML report. Paths are shown relative to the home folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.table import Table
@@ -20,13 +21,19 @@ from app.tui.validation_reports import ValidationReport, latest_report, report_d
 __all__ = ["ValidationScreen", "render_report"]
 
 
-def render_report(strategy_id: str, report: ValidationReport | None, folder: str) -> Table | Text:
+def _shown(path: Path, home: Path) -> str:
+    """Paths under the home folder are shown relative to it (the header names the home)."""
+    return str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
+
+
+def render_report(strategy_id: str, report: ValidationReport | None, home: Path) -> Table | Text:
     if report is None:
+        folder = _shown(report_dir(home, strategy_id), home)
         return Text(f"{strategy_id}: no validation report yet (looked in {folder})", "italic")
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
     grid.add_column()
-    grid.add_row("report", str(report.path))
+    grid.add_row("report", _shown(report.path, home))
     verdict = {True: ("PASSED", "bold green"), False: ("FAILED", "bold red"), None: ("not gated", "dim")}
     grid.add_row("gate", Text(*verdict[report.passed]))
     for reason in report.reasons:
@@ -37,7 +44,7 @@ def render_report(strategy_id: str, report: ValidationReport | None, folder: str
         grid.add_row("warning", Text(warning, "yellow"))
     for problem in report.problems:
         grid.add_row("problem", Text(problem, "red"))
-    grid.add_row("html", str(report.html) if report.html else "-")
+    grid.add_row("html", _shown(report.html, home) if report.html else "-")
     return grid
 
 
@@ -82,7 +89,7 @@ class ValidationScreen(OperatorScreen):
         strategy_id = self.records[row].strategy_id
         home = self.operator.home
         self.report = latest_report(home, strategy_id)
-        shown = render_report(strategy_id, self.report, str(report_dir(home, strategy_id)))
+        shown = render_report(strategy_id, self.report, home)
         self.query_one("#validation-report", Static).update(shown)
 
     def action_open_html(self) -> None:

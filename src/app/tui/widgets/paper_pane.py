@@ -35,9 +35,9 @@ class PaperPane(VerticalScroll):
             for asset in Asset:
                 yield AssetPanel(asset)
         yield QuotesBar(id="quotes")
-        with Collapsible(title="Open", collapsed=False, id="open-box"):
+        with Collapsible(title="Open: positions and working orders", collapsed=False, id="open-box"):
             yield open_table("open-table")
-        with Collapsible(title="History", collapsed=False, id="history-box"):
+        with Collapsible(title="History: closed trades", collapsed=False, id="history-box"):
             yield Static(id="history-page")
             yield history_table("history-table")
 
@@ -64,7 +64,6 @@ class PaperPane(VerticalScroll):
             marks = {symbol: quote.last for symbol, quote in state.quotes.items()}
             rows = open_rows(state.positions, state.open_orders, marks, state.market_time)
             self.open_table.set_records(rows)
-            self.query_one("#open-box", Collapsible).title = f"Open ({len(rows)})"
         if dirty & {"trades", "run"}:
             self._show_trades(state)
 
@@ -79,6 +78,5 @@ class PaperPane(VerticalScroll):
         self.show_history_page()
 
     def show_history_page(self) -> None:
-        table = self.history_table
-        self.query_one("#history-box", Collapsible).title = f"History ({table.total})"
-        self.query_one("#history-page", Static).update(f"{table.page_label()}  ([ ] page, r sort, R reverse)")
+        label = f"{self.history_table.page_label()}  ([ ] page, r sort, R reverse)"
+        self.query_one("#history-page", Static).update(label, layout=False)

@@ -14,7 +14,7 @@ __all__ = ["QuotesBar"]
 
 class QuotesBar(Static):
     DEFAULT_CSS = """
-    QuotesBar { height: auto; padding: 0 1; }
+    QuotesBar { height: 1; padding: 0 1; }
     """
 
     def show(self, state: OperatorState) -> None:
@@ -29,4 +29,4 @@ class QuotesBar(Static):
                 arrow, style = ("▲", "green") if change > 0 else ("▼", "red") if change < 0 else ("=", "dim")
                 line.append(f" {arrow}{abs(change):.2f}%", style)
             line.append(f" @{when(quote.ts)}  ", "dim")
-        self.update(line)
+        self.update(line, layout=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 __all__ = ["Column", "RecordTable", "sort_key"]
@@ -52,6 +53,7 @@ class RecordTable(DataTable[Any]):
         self._view: list[Any] = []
         self._keys: list[Any] = []
         self._shown_labels: list[str] = []
+        self._shown_rows: list[list[str | Text]] = []
 
     @property
     def total(self) -> int:
@@ -107,6 +109,16 @@ class RecordTable(DataTable[Any]):
 
     def show_page(self) -> None:
         labels = [self._label(i, c) for i, c in enumerate(self.columns_spec)]
+        rows = [self._cells(record) for record in self.rows_on_page()]
+        if labels == self._shown_labels and len(rows) == len(self._shown_rows):
+            # Same shape: change the cells that differ. Rebuilding would change the table's virtual size
+            # and cost a layout pass of the whole screen.
+            for y, (old, new) in enumerate(zip(self._shown_rows, rows, strict=True)):
+                for x, (was, now) in enumerate(zip(old, new, strict=True)):
+                    if was != now:
+                        self.update_cell_at(Coordinate(y, x), now)
+            self._shown_rows = rows
+            return
         cursor = self.cursor_row
         if labels != self._shown_labels:
             self.clear(columns=True)
@@ -114,7 +126,8 @@ class RecordTable(DataTable[Any]):
             self._shown_labels = labels
         else:
             self.clear()
-        self.add_rows([self._cells(record) for record in self.rows_on_page()])
+        self.add_rows(rows)
+        self._shown_rows = rows
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), animate=False, scroll=False)
 
