@@ -205,8 +205,12 @@ def config_check(path: Path | None) -> None:
 def _register() -> None:
     """Commands that live in their own modules (each imports its heavy parts lazily)."""
     from app.cli.backtest import backtest
+    from app.cli.data import data
+    from app.cli.universe import universe
 
     main.add_command(backtest)
+    main.add_command(data)
+    main.add_command(universe)
 
 
 _register()
