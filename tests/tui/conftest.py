@@ -26,9 +26,15 @@ class Harness:
         self.opened: list[Path] = []
         self.wired: Wired | None = None
 
-    def app(self, bars: int | None = 120, **options: Any) -> OperatorApp:
+    def app(self, bars: int | None = 120, event_capacity: int = 8192, **options: Any) -> OperatorApp:
         self.wired = paper_runtime(self.home, bars=bars, **options)
-        return OperatorApp(self.wired.runtime, home=self.home, who="alice", open_path=self.opened.append)
+        return OperatorApp(
+            self.wired.runtime,
+            home=self.home,
+            who="alice",
+            open_path=self.opened.append,
+            event_capacity=event_capacity,
+        )
 
     def run(self, app: OperatorApp, steps: Steps[T], size: tuple[int, int] = (100, 40)) -> T:
         async def main() -> T:

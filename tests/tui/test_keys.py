@@ -461,16 +461,3 @@ def test_escape_leaves_the_log_filter_then_the_log_screen(harness):
         return in_filter, on_log, app.current_mode
 
     assert harness.run(app, steps) == (True, True, "main")
-
-
-def test_the_screen_numbers_are_the_runtimes(harness):
-    app = harness.app(bars=300)
-
-    async def steps(pilot):
-        return screen_text(app)
-
-    text = harness.run(app, steps)
-    [account] = harness.wired.storage.accounts()
-
-    assert str(account.equity.quantize(Decimal("0.01"))) in text
-    assert f"trades {len(harness.wired.storage.trades())}" in text

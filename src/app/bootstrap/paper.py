@@ -123,7 +123,7 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
     assets = sorted({s.asset for s in specs}, key=list(Asset).index) or [Asset.SPOT]
     sims = {asset: _sim_broker(config, asset) for asset in assets}
     for sim in sims.values():
-        sim.restore(storage.orders(), storage.fills(), storage.positions())
+        sim.restore(storage.orders(), storage.fills(), storage.positions(), intents=storage.intent)
     brokers: dict[Asset, Broker] = dict(sims)
     sessions = SessionManager(storage, clock, {a: paper_rules_from(config, a) for a in assets})
     sessions.start_session()

@@ -28,7 +28,10 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
             _S.IN_FLIGHT_UNKNOWN,
         }
     ),
-    _S.ACCEPTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.IN_FLIGHT_UNKNOWN}),
+    # A venue may still refuse an accepted order when it would fill (funds, margin, post-only, reduce-only).
+    _S.ACCEPTED: frozenset(
+        {_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.REJECTED, _S.EXPIRED, _S.IN_FLIGHT_UNKNOWN}
+    ),
     _S.PARTIALLY_FILLED: frozenset(
         {_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELLED, _S.EXPIRED, _S.IN_FLIGHT_UNKNOWN}
     ),

@@ -13,7 +13,7 @@ import attrs
 from app.domain.positions import PositionChange, apply_fill
 from app.domain.registry import StrategyCounter, StrategyFlag
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Order, Position
-from app.ports.broker import Broker
+from app.ports.broker import Broker, BrokerEvent
 from app.ports.clock import Clock
 from app.ports.storage import Storage
 from app.services.bankroll_manager import BankrollManager
@@ -51,17 +51,27 @@ class PnlReconciler:
         """Journal what every broker reported since the last call. Returns the round trips that closed."""
         closed: list[ClosedTrade] = []
         for asset, broker in self._brokers.items():
-            for event in await broker.drain_events():
-                if isinstance(event, Order):
-                    self._storage.save_order(self._merge(event))
-                elif isinstance(event, Fill):
-                    # One transaction per fill: its journal entry, position, trade, budget, counters and
-                    # any top-up commit together, so a crash never leaves half of them behind.
-                    with self._storage.transaction():
-                        trade = await self._on_fill(asset, event)
-                        if trade is not None:
-                            closed.append(trade)
-                            await self._after_close(broker, trade)
+            events = await broker.drain_events()
+            if not events:
+                continue
+            with self._storage.transaction():
+                closed += await self._journal_events(asset, broker, events)
+        return closed
+
+    async def _journal_events(
+        self, asset: Asset, broker: Broker, events: Sequence[BrokerEvent]
+    ) -> list[ClosedTrade]:
+        """One broker's batch of events, journaled in one transaction (all of it survives a crash, or none)."""
+        closed: list[ClosedTrade] = []
+        for event in events:
+            if isinstance(event, Order):
+                self._storage.save_order(self._merge(event))
+            elif isinstance(event, Fill):
+                # The fill's journal entry, position, trade, budget, counters and any top-up go together.
+                trade = await self._on_fill(asset, event)
+                if trade is not None:
+                    closed.append(trade)
+                    await self._after_close(broker, trade)
         return closed
 
     async def _after_close(self, broker: Broker, trade: ClosedTrade) -> None:

@@ -84,6 +84,7 @@ class OperatorApp(App[None]):
         allocation_steps: Mapping[Asset, Decimal] | None = None,
         open_path: Callable[[Path], None] = _open_in_browser,
         handle_signals: bool = False,
+        event_capacity: int = 8192,
     ) -> None:
         super().__init__()
         self.runtime = runtime
@@ -94,7 +95,7 @@ class OperatorApp(App[None]):
         self.handle_signals = handle_signals
         self.state = OperatorState()
         self.selected_asset = Asset.SPOT
-        self.bridge = ServiceBridge(runtime, self.post_message)
+        self.bridge = ServiceBridge(runtime, self.post_message, capacity=event_capacity)
         self.services_ready = asyncio.Event()
         self.run_finished = asyncio.Event()
         self.actions_done = 0

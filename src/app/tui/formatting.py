@@ -31,7 +31,7 @@ def price(value: Decimal | None) -> str:
 
 def quote(value: Decimal | None) -> str:
     """A market price to 8 significant digits (bar closes arrive as binary floats)."""
-    return "-" if value is None else f"{value:.8g}"
+    return "-" if value is None else f"{float(value):.8g}"
 
 
 def when(moment: datetime | None) -> str:

@@ -98,8 +98,11 @@ def test_a_bracket_places_an_entry_and_two_reduce_only_exits():
 
     assert entry.client_order_id == "entry"
     assert (stop.client_order_id, stop.order_type, stop.price, stop.side) == (
-        "sim-bsl-00000001", OrderType.STOP, D(95), Side.SELL
-    )  # fmt: skip
+        "sim-bsl-00000001",
+        OrderType.STOP,
+        D(95),
+        Side.SELL,
+    )
     assert (target.client_order_id, target.order_type, target.price) == (
         "sim-btp-00000002",
         OrderType.LIMIT,

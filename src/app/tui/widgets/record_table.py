@@ -26,9 +26,12 @@ def sort_key(value: Any) -> tuple[int, Any]:
 
 @dataclass(frozen=True)
 class Column:
+    """``width`` is fixed (cells never resize the table, so an update costs no layout pass)."""
+
     label: str
     key: Callable[[Any], Any]
     text: Callable[[Any], str | Text]
+    width: int
     right: bool = False
 
 
@@ -122,7 +125,8 @@ class RecordTable(DataTable[Any]):
         cursor = self.cursor_row
         if labels != self._shown_labels:
             self.clear(columns=True)
-            self.add_columns(*labels)
+            for label, column in zip(labels, self.columns_spec, strict=True):
+                self.add_column(label, width=max(column.width, len(column.label) + 2))
             self._shown_labels = labels
         else:
             self.clear()

@@ -65,17 +65,17 @@ def _pnl(value: Decimal | None) -> Text:
 
 
 OPEN_COLUMNS = (
-    Column("Symbol", lambda r: r.symbol, lambda r: r.symbol),
-    Column("Side", lambda r: r.side, lambda r: r.side),
-    Column("Qty", lambda r: r.qty, lambda r: price(r.qty), right=True),
-    Column("Entry", lambda r: r.entry, lambda r: price(r.entry), right=True),
-    Column("Mark", lambda r: r.mark, lambda r: quote(r.mark), right=True),
-    Column("uPnL", lambda r: r.upnl, lambda r: _pnl(r.upnl)),
-    Column("SL", lambda r: r.stop_loss, lambda r: price(r.stop_loss), right=True),
-    Column("TP", lambda r: r.take_profit, lambda r: price(r.take_profit), right=True),
-    Column("Strategy", lambda r: r.strategy, lambda r: r.strategy),
-    Column("Age", lambda r: r.since, lambda r: age(r.since, r.now), right=True),
-    Column("State", lambda r: r.state, lambda r: r.state),
+    Column("Symbol", lambda r: r.symbol, lambda r: r.symbol, 10),
+    Column("Side", lambda r: r.side, lambda r: r.side, 4),
+    Column("Qty", lambda r: r.qty, lambda r: price(r.qty), 11, right=True),
+    Column("Entry", lambda r: r.entry, lambda r: price(r.entry), 11, right=True),
+    Column("Mark", lambda r: r.mark, lambda r: quote(r.mark), 11, right=True),
+    Column("uPnL", lambda r: r.upnl, lambda r: _pnl(r.upnl), 15),
+    Column("SL", lambda r: r.stop_loss, lambda r: price(r.stop_loss), 11, right=True),
+    Column("TP", lambda r: r.take_profit, lambda r: price(r.take_profit), 11, right=True),
+    Column("Strategy", lambda r: r.strategy, lambda r: r.strategy, 16),
+    Column("Age", lambda r: r.since, lambda r: age(r.since, r.now), 6, right=True),
+    Column("State", lambda r: r.state, lambda r: r.state, 16),
 )
 
 
@@ -85,17 +85,17 @@ def _trade_pnl(trade: ClosedTrade) -> Text:
 
 
 HISTORY_COLUMNS = (
-    Column("Entry time", lambda t: t.entry_time, lambda t: when(t.entry_time)),
-    Column("Exit time", lambda t: t.exit_time, lambda t: when(t.exit_time)),
-    Column("Symbol", lambda t: t.symbol, lambda t: t.symbol),
-    Column("Side", lambda t: t.side.value, lambda t: t.side.value),
-    Column("Qty", lambda t: t.qty, lambda t: price(t.qty), right=True),
-    Column("Entry", lambda t: t.entry_price, lambda t: price(t.entry_price), right=True),
-    Column("Exit", lambda t: t.exit_price, lambda t: price(t.exit_price), right=True),
-    Column("P&L", lambda t: t.pnl, _trade_pnl),
-    Column("Fees", lambda t: t.fees, lambda t: quote(t.fees), right=True),
-    Column("Exit reason", lambda t: t.exit_reason, lambda t: t.exit_reason),
-    Column("Strategy", lambda t: t.strategy_id, lambda t: t.strategy_id),
+    Column("Entry time", lambda t: t.entry_time, lambda t: when(t.entry_time), 16),
+    Column("Exit time", lambda t: t.exit_time, lambda t: when(t.exit_time), 16),
+    Column("Symbol", lambda t: t.symbol, lambda t: t.symbol, 10),
+    Column("Side", lambda t: t.side.value, lambda t: t.side.value, 4),
+    Column("Qty", lambda t: t.qty, lambda t: price(t.qty), 11, right=True),
+    Column("Entry", lambda t: t.entry_price, lambda t: price(t.entry_price), 11, right=True),
+    Column("Exit", lambda t: t.exit_price, lambda t: price(t.exit_price), 11, right=True),
+    Column("P&L", lambda t: t.pnl, _trade_pnl, 15),
+    Column("Fees", lambda t: t.fees, lambda t: quote(t.fees), 13, right=True),
+    Column("Exit reason", lambda t: t.exit_reason, lambda t: t.exit_reason, 11),
+    Column("Strategy", lambda t: t.strategy_id, lambda t: t.strategy_id, 16),
 )
 
 

@@ -188,6 +188,13 @@ class SimBroker:
 
     # -- queries -----------------------------------------------------------------------------------------
 
+    def deposit(self, currency: str, amount: Decimal) -> None:
+        """Credit a paper top-up (the PaperAccount port): it is cash like any other."""
+        if amount <= 0:
+            msg = f"a deposit must be positive, got {amount}"
+            raise ValueError(msg)
+        self._venue.account.wallet.add(currency, amount)
+
     def equity(self) -> Decimal:
         """Wallet value in the bucket currency, base-coin holdings and open positions at the last price."""
         return self._venue.account.equity()

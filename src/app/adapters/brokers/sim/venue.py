@@ -246,12 +246,12 @@ class Venue:
                 self.end(child, OrderStatus.CANCELLED, "bracket entry ended unfilled")
                 continue
             order = self.ledger.orders[child]
+            now = self.now or order.updated_at
             if order.filled_qty >= entry.filled_qty:
                 self.book.remove(child)
-                self.ledger.update(child, self.now or order.updated_at, qty=order.filled_qty,
-                                   status=OrderStatus.FILLED)  # fmt: skip
+                self.ledger.update(child, now, qty=order.filled_qty, status=OrderStatus.FILLED)
             else:
-                self.ledger.update(child, self.now or order.updated_at, qty=entry.filled_qty)
+                self.ledger.update(child, now, qty=entry.filled_qty)
 
     # -- server-side protection, liquidation, funding ---------------------------------------------------
 
@@ -266,9 +266,14 @@ class Venue:
             trigger_bar = mark if mark is not None and mark.ts == candle.ts else None
         instrument = self.account.instrument(candle.symbol)
         hit = protection_fill(
-            position.qty, position.stop_loss, position.take_profit, candle, instrument, self.config.costs,
+            position.qty,
+            position.stop_loss,
+            position.take_profit,
+            candle,
+            instrument,
+            self.config.costs,
             trigger_bar=trigger_bar,
-        )  # fmt: skip
+        )
         if hit is not None:
             reason = "stop_loss" if hit.kind == "sl" else "take_profit"
             self._close(candle, hit.kind, hit.side, hit.qty, hit.price, hit.fee, reason)
