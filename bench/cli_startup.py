@@ -30,7 +30,7 @@ def main() -> None:
     baseline = timed([sys.executable, "-c", "pass"])
     click_only = timed([sys.executable, "-c", "import click"])
     app_help = timed([str(APP), "--help"])
-    probe = "import sys, app.cli; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    probe = f"import sys, app.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     heavy = loaded.stdout.strip()
     print(f"python -c pass     {baseline * 1000:7.1f} ms  (baseline)")

@@ -7,6 +7,7 @@ with ``trio.lowlevel.start_guest_run``, can cancel it from the asyncio side, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -66,10 +67,8 @@ class TrioGuest(Generic[T]):
         self._cancel_requested = True
         if self._token is not None and self._scope is not None:
             scope = self._scope
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 self._token.run_sync_soon(scope.cancel)
-            except trio.RunFinishedError:
-                pass
 
     @property
     def running(self) -> bool:
