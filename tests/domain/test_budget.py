@@ -51,6 +51,26 @@ def test_an_asset_without_a_bucket_cannot_spend():
     assert budget(spot=1000).can_afford(FUTURES, D(1), D(1)).code == "no_bucket"
 
 
+def test_a_bucket_judges_a_spend_against_what_its_positions_use():
+    # allocation 1000, 700 used by open positions -> 300 available
+    bucket = Bucket(SPOT, D(1000), used=D(700))
+
+    assert bucket.can_afford(D(300)).allowed
+    decision = bucket.can_afford(D(400))
+    assert decision.code == "insufficient_budget"
+    assert decision.reason == "spot needs 400 but has 300 available (allocation 1000, used 700)"
+
+
+def test_a_budget_counts_what_its_buckets_positions_use():
+    # futures 500, 200 used -> 300 of margin left: 1000 at 5x posts 200, 2000 at 5x would post 400
+    used = Budget((Bucket(FUTURES, D(500), used=D(200)),))
+
+    assert used.can_afford(FUTURES, D(1000), D(5)).allowed
+    assert used.can_afford(FUTURES, D(2000), D(5)).code == "insufficient_budget"
+    assert used.can_afford(FUTURES, D(0), D(5)).code == "bad_notional"
+    assert used.can_afford(FUTURES, D(100), D("0.5")).code == "bad_leverage"
+
+
 def test_reserving_uses_the_bucket_until_released():
     # spot 1000; a 600 position uses 600 -> 400 left, so 500 more is unaffordable
     reserved, decision = budget(spot=1000).reserve(SPOT, D(600))

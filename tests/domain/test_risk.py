@@ -312,6 +312,46 @@ def test_a_request_above_the_rules_is_reduced_with_its_reason():
     assert "risk_per_trade" in decision.reason
 
 
+def test_each_reduction_says_in_words_which_numbers_bound_it():
+    # 50 requested at a tight stop of 0.5: risk allows 20 / 0.5 = 40, the position band 1000 / 100 = 10,
+    # the 300 of cash 3
+    decision = pretrade_check(
+        context(requested_qty=D(50), stop_price=D("99.5"), bucket_available=D(300)), LIMITS
+    )
+
+    assert [(r.code, r.limit, r.reason) for r in decision.reductions] == [
+        ("risk_per_trade", D(40), "risk 0.02 x equity 1000 over a stop of 0.5"),
+        ("position_band", D(10), "one position's notional is at most 1 x equity 1000"),
+        ("budget", D(3), "the bucket has 300 available at leverage 1"),
+    ]
+
+
+def test_compute_size_words_the_caps_that_lowered_it():
+    size = compute_size(context(realized_pnl_today=D(-50)), LIMITS)
+
+    [cap] = size.capped_by
+    assert cap.reason == "a stop-out cannot take today's loss 50 past 0.06 x equity"
+
+
+def test_a_size_denial_words_the_rule_the_smallest_size_breaks():
+    # risk allows 4 units but the venue's minimum is 5: the risk formula itself binds
+    decision = pretrade_check(context(instrument=instrument(min_qty="5")), LIMITS)
+
+    assert decision.reason == (
+        "the smallest tradable size 5 breaks risk_per_trade: risk 0.02 x equity 1000 over a stop of 5"
+    )
+
+
+def test_a_decision_given_another_stop_keeps_everything_else():
+    decision = pretrade_check(context(requested_qty=D("2.0005"), stop_is_default=True), LIMITS)
+
+    moved = decision.with_stop_price(D("0.5"))
+
+    assert moved == attrs.evolve(decision, stop_price=D("0.5"))
+    # the comparison covered a decision with no field left at its default
+    assert all(getattr(decision, f.name) != f.default for f in attrs.fields(type(decision)))
+
+
 def test_a_request_within_the_rules_is_kept():
     decision = pretrade_check(context(requested_qty=D(2)), LIMITS)
 

@@ -211,3 +211,72 @@ def test_the_registry_survives_a_restart_with_its_flags_and_history(tmp_path):
     assert StrategyFlag.DATA_STALE in record.flags
     assert record.history[-1].reason == "test"
     assert not record.can_enter().allowed
+
+
+def test_the_context_values_each_position_at_the_rate_of_its_own_quote():
+    rig = Rig(rates={"BTC": D(20000)})
+
+    async def go():
+        await rig.market(100)
+        await rig.market(0.005, symbol="ETHBTC")
+        await rig.router.place_order(entry("1", stop="95"))
+        eth = OrderRequest("s1", Asset.SPOT, "ETHBTC", Side.BUY, D(1), D("0.005"), stop_loss=D("0.0049"))
+        await rig.router.place_order(eth)
+        for symbol, price in (("XYZUSDT", 100), ("ETHBTC", 0.005)):
+            await rig.broker.on_candle(Candle(symbol, "1m", T0, price, price, price, price, 1e9))
+        return await rig.router.context(Asset.SPOT, "XYZUSDT")
+
+    context = trio.run(go)
+
+    assert {p.symbol for p in context.positions} == {"XYZUSDT", "ETHBTC"}
+    assert context.position_rates == {"XYZUSDT": D(1), "ETHBTC": D(20000)}
+
+
+def test_the_high_water_mark_keeps_the_best_equity_and_outlives_the_router():
+    rig = Rig()
+
+    async def go():
+        await rig.market(100)
+        await rig.router.place_order(entry("1", stop="95"))  # the mark is written with this intent
+        await rig.broker.on_candle(Candle("XYZUSDT", "1m", T0, 100, 100, 90, 90, 1e9))
+        after_loss = await rig.router.context(Asset.SPOT, "XYZUSDT")
+        fresh = OrderRouter(
+            brokers={Asset.SPOT: rig.broker},
+            storage=rig.storage,
+            clock=rig.clock,
+            risk=RiskManager({}),
+            budget=rig.budget,
+            exposure=ExposureManager(exposure_limits_from(load_config(None))),
+        )
+        return after_loss, await fresh.context(Asset.SPOT, "XYZUSDT")
+
+    after_loss, reopened = trio.run(go)
+
+    # 1000 of cash at the start; 1 unit bought at 100 now marked at 90
+    assert after_loss.equity < 1000
+    assert after_loss.high_water_mark == D(1000)
+    assert reopened.high_water_mark == D(1000)
+
+
+def test_realised_pnl_today_counts_from_the_total_first_seen_that_day():
+    rig = Rig()
+
+    async def go():
+        await rig.market(100)
+        await rig.router.place_order(entry("1", stop="95"))
+        await rig.broker.on_candle(Candle("XYZUSDT", "1m", T0, 100, 100, 100, 100, 1e9))
+        close = OrderRequest("s1", Asset.SPOT, "XYZUSDT", Side.SELL, D(1), D(110), reduce_only=True)
+        await rig.router.place_order(close)
+        await rig.broker.on_candle(
+            Candle("XYZUSDT", "1m", T0 + timedelta(minutes=1), 110, 110, 110, 110, 1e9)
+        )
+        today = await rig.router.context(Asset.SPOT, "XYZUSDT")
+        rig.clock.advance_to(T0 + timedelta(days=1))
+        tomorrow = await rig.router.context(Asset.SPOT, "XYZUSDT")
+        return today, tomorrow, (await rig.broker.account()).realized_pnl
+
+    today, tomorrow, realized = trio.run(go)
+
+    assert realized > 0
+    assert today.realized_today == realized
+    assert tomorrow.realized_today == 0

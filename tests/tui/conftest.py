@@ -67,7 +67,7 @@ async def press_and_wait(app: OperatorApp, pilot: Pilot[Any], *keys: str) -> Non
 
 def screen_text(app: OperatorApp) -> str:
     """The screen as plain text (what a user would read)."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 @pytest.fixture
@@ -90,3 +90,12 @@ def write_report(home: Path, strategy_id: str, *, passed: bool) -> Path:
     path.write_text(json.dumps(body))
     path.with_suffix(".html").write_text("<html></html>")
     return path
+
+
+KEYS = {"BYBIT_API_KEY": "k" * 12, "BYBIT_API_SECRET": "s" * 12}
+
+
+def journal(harness: Harness, kind: str) -> list[dict[str, Any]]:
+    """The fields of every journal entry of ``kind``."""
+    assert harness.wired is not None
+    return [dict(fields) for _, _, _, fields in harness.wired.storage.events(kind=kind)]

@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.bootstrap import PaperRunOptions
-from app.bootstrap.lock import HomeLock, HomeLocked
-from app.bootstrap.tui import locked_paper_run
+from app.bootstrap.lock import HomeLock, HomeLocked, locked_paper_run
 from app.cli.tui import tui
 from tests.services.app_runtime.wiring import ETHBTC, SPEC
 
@@ -57,9 +56,8 @@ def test_a_bad_speed_is_refused_with_exit_2(tmp_path):
 
 
 def test_the_paper_run_holds_the_home_lock_until_it_is_closed(tmp_path):
-    with locked_paper_run(replay_options(tmp_path), lambda status: None) as run:
-        with pytest.raises(HomeLocked):
-            HomeLock.acquire(run.home)
+    with locked_paper_run(replay_options(tmp_path), lambda status: None) as run, pytest.raises(HomeLocked):
+        HomeLock.acquire(run.home)
 
     HomeLock.acquire(tmp_path).release()
 
@@ -67,9 +65,8 @@ def test_the_paper_run_holds_the_home_lock_until_it_is_closed(tmp_path):
 def test_a_new_home_is_created_then_locked(tmp_path):
     home = tmp_path / "fresh"
 
-    with locked_paper_run(replay_options(home), lambda status: None):
-        with pytest.raises(HomeLocked):
-            HomeLock.acquire(home)
+    with locked_paper_run(replay_options(home), lambda status: None), pytest.raises(HomeLocked):
+        HomeLock.acquire(home)
 
     assert (home / "app.lock").exists()
 

@@ -7,6 +7,7 @@ An external process is watched here, so the test polls (the screen, the status c
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -28,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
 ]
 
-BARS = 700
+BARS = 400
 
 
 class Tmux:
@@ -67,7 +68,7 @@ def status(home: Path) -> dict[str, Any]:
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     home = tmp_path / "home"
-    name = f"apptui{tmp_path.name[-12:]}".replace("-", "")
+    name = f"apptui{os.getpid()}"
     session = Tmux(name)
     args = ["--feed", "replay", "--data", str(ETHBTC), "--spec", str(SPEC), "--speed", "6000"]
     args += ["--bars", str(BARS), "--home", str(home)]
@@ -88,7 +89,13 @@ def test_the_tui_shows_what_app_status_reports_and_the_kill_key_flattens(tmux):
     wait_until(lambda: "Paper" in session.screen() and "[running]" in session.screen(), "the TUI to start")
     wait_until(lambda: status(home).get("trades", 0) >= 1, "a closed trade")
     screen = session.screen()
-    for shown in ("Paper", "Live", "SPOT · paper", "Open: positions and working orders", "History: closed trades"):
+    for shown in (
+        "Paper",
+        "Live",
+        "SPOT · paper",
+        "Open: positions and working orders",
+        "History: closed trades",
+    ):
         assert shown in screen
     wait_until(lambda: status(home).get("positions"), "an open position")
 
@@ -101,7 +108,8 @@ def test_the_tui_shows_what_app_status_reports_and_the_kill_key_flattens(tmux):
     final = wait_until(lambda: "[finished]" in (s := session.screen()) and s, "the replay to finish", 90)
     report = status(home)
     [spot] = report["assets"]
-    assert report["positions"] == [] and report["open_orders"] == 0
+    assert report["positions"] == []
+    assert report["open_orders"] == 0
     assert re.search(rf"equity\s+{re.escape(cents(spot['equity']))}", final)
     assert re.search(rf"balance\s+{re.escape(cents(spot['cash']))}", final)
     assert f"bars {BARS} total {cents(spot['equity'])} pos 0 ord 0 trades {report['trades']}" in final

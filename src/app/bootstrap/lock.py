@@ -1,18 +1,24 @@
 """One running instance per home folder: an exclusive ``flock`` on ``<home>/app.lock``, held for the life of
-the run (``app tui`` and ``app run``). The kernel drops the lock when the process dies, so a crash never
-leaves a stale lock behind; the file itself stays (removing it would race with the next instance)."""
+the run (``app tui`` and ``app run``: ``locked_paper_run``). The kernel drops the lock when the process dies,
+so a crash never leaves a stale lock behind; the file itself stays (removing it would race with the next
+instance)."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
+from app.bootstrap.paper import PaperRun, PaperRunOptions, build_paper_run, resolve_home
 from app.domain.errors import AppError
+from app.services.app_runtime import RunStatus
+from app.services.config_manager import load_config
 
-__all__ = ["LOCK_FILE", "HomeLock", "HomeLocked"]
+__all__ = ["LOCK_FILE", "HomeLock", "HomeLocked", "locked_paper_run"]
 
 LOCK_FILE = "app.lock"
 
@@ -70,3 +76,31 @@ class HomeLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+@contextmanager
+def locked_paper_run(
+    options: PaperRunOptions, on_status: Callable[[RunStatus], None], *, purpose: str = ""
+) -> Iterator[PaperRun]:
+    """Build the paper run while holding the home's lock; on exit close the store, then release the lock.
+
+    An existing home is locked before anything opens its database; a new one (no other instance can be
+    using it) right after ``build_paper_run`` created it, so a refused start still leaves nothing behind.
+
+    Raises:
+        HomeLocked: another instance runs on this home.
+        ValidationFailed, DataError: as ``build_paper_run``.
+    """
+    home = resolve_home(options.home, load_config(options.config))
+    lock = HomeLock.acquire(home, purpose=purpose) if home.is_dir() else None
+    try:
+        run = build_paper_run(options, on_status)
+        try:
+            if lock is None:
+                lock = HomeLock.acquire(run.home, purpose=purpose)
+            yield run
+        finally:
+            run.close()
+    finally:
+        if lock is not None:
+            lock.release()

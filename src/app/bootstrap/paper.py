@@ -28,7 +28,7 @@ from app.domain.values import Asset
 from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
 from app.ports.broker import Broker
 from app.ports.market_data import MarketData
-from app.services.app_runtime import AppRuntime, RunStatus
+from app.services.app_runtime import AppRuntime, RunStatus, credential_env_names
 from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
 from app.services.config_manager import load_config
@@ -168,6 +168,10 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         status_interval=options.status_interval or config.runtime.status_interval_s,
         max_bars=options.bars,
         router=router,
+        budget=budget,
+        registry=registry,
+        sessions=sessions,
+        live_credentials=credential_env_names(config),
     )
     return PaperRun(runtime=runtime, storage=storage, home=home, config=config, specs=specs)
 

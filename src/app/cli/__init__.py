@@ -6,6 +6,7 @@ prints what is wrong and where, and exits with status 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -55,7 +56,8 @@ def run(
             ]
         )
     speed_value, speed_given = parse_speed(speed)
-    from app.bootstrap import PaperRunOptions, build_paper_run
+    from app.bootstrap import PaperRunOptions
+    from app.bootstrap.lock import HomeLocked, locked_paper_run
     from app.services.app_runtime import RunStatus
 
     options = PaperRunOptions(
@@ -73,13 +75,16 @@ def run(
     def show(status: RunStatus) -> None:
         click.echo(status.line())
 
-    with bad_input_exits():
-        paper_run = build_paper_run(options, show)
-    click.echo(f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly")
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            with bad_input_exits():
+                paper_run = stack.enter_context(locked_paper_run(options, show, purpose="app run"))
+        except HomeLocked as e:
+            fail([f"error: {e}"])
+        click.echo(
+            f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly"
+        )
         _run_headless(paper_run.runtime.run, paper_run.runtime.status, show)
-    finally:
-        paper_run.close()
 
 
 def _run_headless(
@@ -206,10 +211,12 @@ def _register() -> None:
     """Commands that live in their own modules (each imports its heavy parts lazily)."""
     from app.cli.backtest import backtest
     from app.cli.data import data
+    from app.cli.tui import tui
     from app.cli.universe import universe
 
     main.add_command(backtest)
     main.add_command(data)
+    main.add_command(tui)
     main.add_command(universe)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -46,8 +47,8 @@ def tui(
         )
     speed_value, speed_given = parse_speed(speed)
     from app.bootstrap import PaperRunOptions
-    from app.bootstrap.lock import HomeLocked
-    from app.bootstrap.tui import allocation_steps, locked_paper_run
+    from app.bootstrap.lock import HomeLocked, locked_paper_run
+    from app.bootstrap.tui import allocation_steps
 
     options = PaperRunOptions(
         feed=feed,
@@ -68,6 +69,11 @@ def tui(
         except HomeLocked as e:
             fail([f"error: {e}"])
         from app.tui import OperatorApp
+
+        # Textual sizes itself with shutil.get_terminal_size(), which trusts COLUMNS/LINES over the terminal;
+        # a multiplexer sets them when the pane starts and they go stale when it is resized.
+        for stale in ("COLUMNS", "LINES"):
+            os.environ.pop(stale, None)
 
         app = OperatorApp(
             paper_run.runtime,

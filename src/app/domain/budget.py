@@ -81,6 +81,26 @@ class Bucket:
     def available(self) -> Decimal:
         return self.allocation - self.used
 
+    def can_afford(self, notional: Decimal, leverage: Decimal = _ONE) -> Decision:
+        """Whether this bucket can pay for ``notional`` at ``leverage`` (cash or margin)."""
+        asset = self.asset
+        if notional <= 0:
+            return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
+        if leverage < 1:
+            return Decision.deny("bad_leverage", f"leverage must be at least 1, got {leverage}")
+        if asset in CASH_ASSETS and leverage != 1:
+            reason = f"{asset.value} pays the whole notional in cash: leverage {leverage} does not apply"
+            return Decision.deny("cash_asset_leverage", reason)
+        spend = required_spend(asset, notional, leverage)
+        available = self.allocation - self.used
+        if spend > available:
+            reason = (
+                f"{asset.value} needs {spend} but has {available} available "
+                f"(allocation {self.allocation}, used {self.used})"
+            )
+            return Decision.deny("insufficient_budget", reason)
+        return Decision.allow(f"{asset.value} spends {spend} of {available} available")
+
 
 def _freeze_accounts(accounts: Mapping[Asset, str]) -> Mapping[Asset, str]:
     return MappingProxyType(dict(accounts))
@@ -148,21 +168,7 @@ class Budget:
         found = self.bucket(asset)
         if found is None:
             return Decision.deny("no_bucket", f"{asset.value} has no budget bucket")
-        if notional <= 0:
-            return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
-        if leverage < 1:
-            return Decision.deny("bad_leverage", f"leverage must be at least 1, got {leverage}")
-        if asset in CASH_ASSETS and leverage != 1:
-            reason = f"{asset.value} pays the whole notional in cash: leverage {leverage} does not apply"
-            return Decision.deny("cash_asset_leverage", reason)
-        spend = required_spend(asset, notional, leverage)
-        if spend > found.available:
-            reason = (
-                f"{asset.value} needs {spend} but has {found.available} available "
-                f"(allocation {found.allocation}, used {found.used})"
-            )
-            return Decision.deny("insufficient_budget", reason)
-        return Decision.allow(f"{asset.value} spends {spend} of {found.available} available")
+        return found.can_afford(notional, leverage)
 
     def reserve(self, asset: Asset, notional: Decimal, leverage: Decimal = _ONE) -> tuple[Budget, Decision]:
         """Mark the spend of a new position as used; unchanged budget and the denial when unaffordable."""

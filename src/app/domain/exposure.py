@@ -147,23 +147,24 @@ def clusters_of(symbol: str, clusters: Iterable[ClusterDef]) -> list[ClusterDef]
 
 def current_exposure(book: ExposureBook, clusters: Iterable[ClusterDef] = ()) -> ExposureReport:
     """Gross, net and position counts of the book, per symbol and per cluster."""
+    entries = book.entries
     by_symbol: dict[str, Decimal] = {}
-    for e in book.entries:
-        by_symbol[e.symbol] = by_symbol.get(e.symbol, _ZERO) + e.signed
+    gross = net = _ZERO
+    for e in entries:
+        signed = e.signed
+        by_symbol[e.symbol] = by_symbol.get(e.symbol, _ZERO) + signed
+        gross += e.notional
+        net += signed
     by_cluster: dict[str, ClusterExposure] = {}
     for cluster in clusters:
-        members = [e for e in book.entries if e.symbol in cluster.symbols]
+        members = [e for e in entries if e.symbol in cluster.symbols]
         by_cluster[cluster.name] = ClusterExposure(
             gross=sum((e.notional for e in members), _ZERO),
             net=sum((e.signed for e in members), _ZERO),
             positions=len(members),
         )
     return ExposureReport(
-        gross=sum((e.notional for e in book.entries), _ZERO),
-        net=sum((e.signed for e in book.entries), _ZERO),
-        positions=len(book.entries),
-        by_symbol=by_symbol,
-        by_cluster=by_cluster,
+        gross=gross, net=net, positions=len(entries), by_symbol=by_symbol, by_cluster=by_cluster
     )
 
 

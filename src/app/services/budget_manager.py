@@ -1,7 +1,8 @@
 """budget_manager: per-asset virtual sub-wallets (``app.domain.budget``), the pipeline's second step.
 
-What an asset's open positions use is recomputed from the broker's positions at each check, so the budget
-cannot drift from the truth; allocations and realised P&L are kept here and persisted in the store's meta.
+What an asset's open positions use is recomputed from the broker's positions for each request (once per
+``PretradeContext``, however many checks the pipeline runs against it), so the budget cannot drift from the
+truth; allocations and realised P&L are kept here and persisted in the store's meta.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class BudgetManager:
         self._storage = storage
         self._clock = clock
         self._budget = self._load(budget)
+        # (context, asset, budget) -> the asset's bucket with that context's usage: one request, one sum.
+        self._in_use: tuple[PretradeContext, Asset, Budget, Bucket | None] | None = None
 
     @property
     def budget(self) -> Budget:
@@ -38,7 +41,10 @@ class BudgetManager:
 
     def available(self, asset: Asset, context: PretradeContext | None = None) -> Decimal:
         """Allocation minus what the asset's open positions use (from ``context``'s broker positions)."""
-        return self._with_usage(asset, context).available(asset)
+        if context is None:
+            return self._budget.available(asset)
+        bucket = self._bucket_in_use(asset, context)
+        return bucket.available if bucket is not None else Decimal(0)
 
     def can_afford(self, request: OrderRequest, context: PretradeContext) -> Decision:
         """Whether the asset's bucket (and only it) can pay for the request's notional."""
@@ -46,8 +52,10 @@ class BudgetManager:
             return Decision.allow("reduce-only")
         if request.qty is None or request.qty <= 0:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
-        notional = context.notional(request.qty, request.price)
-        return self._with_usage(request.asset, context).can_afford(request.asset, notional)
+        bucket = self._bucket_in_use(request.asset, context)
+        if bucket is None:
+            return Decision.deny("no_bucket", f"{request.asset.value} has no budget bucket")
+        return bucket.can_afford(context.notional(request.qty, request.price))
 
     def apply_pnl(self, asset: Asset, realized_pnl: Decimal) -> None:
         """Book realised P&L (bucket currency) into the asset's bucket; it compounds there."""
@@ -69,19 +77,23 @@ class BudgetManager:
             self._save("allocation_moved", src=src.value, dst=dst.value, amount=str(amount))
         return decision
 
-    def _with_usage(self, asset: Asset, context: PretradeContext | None) -> Budget:
-        if context is None:
-            return self._budget
-        used = sum(
-            (
-                required_spend(asset, context.position_notional(p))
-                for p in context.positions
-                if p.asset == asset
-            ),
-            Decimal(0),
-        )
-        buckets = tuple(attrs.evolve(b, used=used) if b.asset == asset else b for b in self._budget.buckets)
-        return attrs.evolve(self._budget, buckets=buckets)
+    def _bucket_in_use(self, asset: Asset, context: PretradeContext) -> Bucket | None:
+        memo = self._in_use
+        if memo is not None and memo[0] is context and memo[1] is asset and memo[2] is self._budget:
+            return memo[3]
+        bucket = self._budget.bucket(asset)
+        if bucket is not None:
+            used = sum(
+                (
+                    required_spend(asset, context.position_notional(p))
+                    for p in context.positions
+                    if p.asset == asset
+                ),
+                Decimal(0),
+            )
+            bucket = attrs.evolve(bucket, used=used)
+        self._in_use = (context, asset, self._budget, bucket)
+        return bucket
 
     def _load(self, default: Budget) -> Budget:
         raw = self._storage.get_meta(_META_KEY) if self._storage else None

@@ -24,6 +24,8 @@ class ExposureManager:
     def __init__(self, limits: ExposureLimits, clusters: Sequence[ClusterDef] = ()) -> None:
         self._limits = limits
         self._clusters = tuple(clusters)
+        # The book of the last context: order_router checks one context once, or more while it bisects.
+        self._last_book: tuple[PretradeContext, ExposureBook] | None = None
 
     @property
     def clusters(self) -> tuple[ClusterDef, ...]:
@@ -40,8 +42,14 @@ class ExposureManager:
         if request.qty is None or request.qty <= 0:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
         notional = context.notional(request.qty, request.price)
+        last = self._last_book
+        if last is not None and last[0] is context:
+            book = last[1]
+        else:
+            book = self._book(context.positions, context)
+            self._last_book = (context, book)
         return can_open(
-            self._book(context.positions, context),
+            book,
             request.symbol,
             request.side,
             notional,

@@ -37,6 +37,22 @@ class OrderRequest:
     reduce_only: bool = False
     reason: str = "signal"
 
+    def sized(self, qty: Decimal, stop_loss: Decimal | None) -> OrderRequest:
+        """The same request at ``qty`` with ``stop_loss`` (as risk_manager approved it)."""
+        # Spelled out rather than attrs.evolve: this runs for every approved entry and evolve costs 2-3x as much.
+        return OrderRequest(
+            self.strategy_id,
+            self.asset,
+            self.symbol,
+            self.side,
+            qty,
+            self.price,
+            stop_loss,
+            self.take_profit,
+            self.reduce_only,
+            self.reason,
+        )
+
 
 @final
 @attrs.frozen

@@ -52,7 +52,7 @@ class OrderRouter:
         self._budget = budget
         self._exposure = exposure
         self._registry = registry
-        self._meta_cache: dict[str, str | None] = {}
+        self._meta_cache: dict[str, Decimal | None] = {}
         self._pending_meta: dict[str, str] = {}
         self._pending_events: list[tuple[str, dict[str, object]]] = []
 
@@ -71,9 +71,17 @@ class OrderRouter:
         rate = await broker.rate(instrument.quote)
         positions = tuple(p for p in await broker.positions() if p.asset == asset)
         rates = {}
-        for p in positions:
-            quote = (await broker.instrument(p.symbol)).quote
-            rates[p.symbol] = await broker.rate(quote) or Decimal(0)
+        if positions:
+            # One lookup per symbol and per quote currency, however many positions share them.
+            quotes: dict[str, str] = {symbol: instrument.quote}
+            quote_rates: dict[str, Decimal | None] = {instrument.quote: rate}
+            for p in positions:
+                quote = quotes.get(p.symbol)
+                if quote is None:
+                    quote = quotes[p.symbol] = (await broker.instrument(p.symbol)).quote
+                if quote not in quote_rates:
+                    quote_rates[quote] = await broker.rate(quote)
+                rates[p.symbol] = quote_rates[quote] or Decimal(0)
         return PretradeContext(
             instrument=instrument,
             cash=account.cash,
@@ -86,31 +94,32 @@ class OrderRouter:
             margin=asset is not Asset.SPOT,
         )
 
-    def _meta(self, key: str) -> str | None:
+    def _meta(self, key: str) -> Decimal | None:
         if key not in self._meta_cache:
-            self._meta_cache[key] = self._storage.get_meta(key)
+            stored = self._storage.get_meta(key)
+            self._meta_cache[key] = Decimal(stored) if stored is not None else None
         return self._meta_cache[key]
 
-    def _set_meta(self, key: str, value: str) -> None:
+    def _set_meta(self, key: str, value: Decimal) -> None:
         """Remembered now, written with the next intent (in its transaction)."""
         self._meta_cache[key] = value
-        self._pending_meta[key] = value
+        self._pending_meta[key] = str(value)
 
     def _realized_today(self, asset: Asset, realized_total: Decimal) -> Decimal:
         """Realised P&L since the UTC day start: the total minus the total first seen that day."""
         key = f"day_realized:{asset.value}:{self._clock.now().date().isoformat()}"
         mark = self._meta(key)
         if mark is None:
-            self._set_meta(key, str(realized_total))
+            self._set_meta(key, realized_total)
             return Decimal(0)
-        return realized_total - Decimal(mark)
+        return realized_total - mark
 
     def _high_water_mark(self, asset: Asset, equity: Decimal) -> Decimal:
         key = f"high_water_mark:{asset.value}"
         stored = self._meta(key)
-        mark = max(Decimal(stored), equity) if stored is not None else equity
-        if stored is None or mark != Decimal(stored):
-            self._set_meta(key, str(mark))
+        mark = max(stored, equity) if stored is not None else equity
+        if stored is None or mark != stored:
+            self._set_meta(key, mark)
         return mark
 
     async def place_order(self, request: OrderRequest) -> RouteResult:
@@ -179,7 +188,7 @@ class OrderRouter:
         )
         if not risk.allowed:
             return request, risk.decision, request.reason
-        approved = attrs.evolve(request, qty=risk.qty, stop_loss=risk.stop_price)
+        approved = request.sized(risk.qty, risk.stop_price)
         note = request.reason
         if risk.stop_is_default:
             note += f"; default stop {risk.stop_price}"
@@ -306,13 +315,14 @@ def _fit(
     step = context.instrument.lot_step
     low = max(context.instrument.min_qty, step)
     lo, hi = int(low / step), int(request.qty / step) - 1
-    if lo > hi or not check(attrs.evolve(request, qty=lo * step)).allowed:
+    stop = request.stop_loss
+    if lo > hi or not check(request.sized(lo * step, stop)).allowed:
         return request, first
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if check(attrs.evolve(request, qty=mid * step)).allowed:
+        if check(request.sized(mid * step, stop)).allowed:
             lo = mid
         else:
             hi = mid - 1
-    fitted = attrs.evolve(request, qty=(lo * step).quantize(step))
+    fitted = request.sized((lo * step).quantize(step), stop)
     return fitted, Decision(True, first.code, first.reason)

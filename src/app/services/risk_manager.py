@@ -57,6 +57,12 @@ class RiskManager:
         rate = context.quote_rate
         stop = self.protective_stop(request, context.instrument)
         requested = self._capped_request(request, context)
+        strategy_positions, strategy_risk, open_notional = 0, _ZERO, _ZERO
+        for p in context.positions:
+            open_notional += context.position_notional(p)
+            if p.strategy_id == request.strategy_id:
+                strategy_positions += 1
+                strategy_risk += _open_risk(p, context)
         ctx = OrderContext(
             instrument=_in_bucket_units(context.instrument, rate),
             side=request.side,
@@ -70,16 +76,12 @@ class RiskManager:
             high_water_mark=context.high_water_mark,
             realized_pnl_today=context.realized_today,
             unrealized_pnl=context.unrealized,
-            strategy_open_positions=sum(1 for p in context.positions if p.strategy_id == request.strategy_id),
-            strategy_open_risk=sum(
-                (_open_risk(p, context) for p in context.positions if p.strategy_id == request.strategy_id),
-                _ZERO,
-            ),
-            open_notional=sum((context.position_notional(p) for p in context.positions), _ZERO),
+            strategy_open_positions=strategy_positions,
+            strategy_open_risk=strategy_risk,
+            open_notional=open_notional,
             stop_is_default=request.stop_loss is None,
         )
-        decision = pretrade_check(ctx, limits)
-        return attrs.evolve(decision, stop_price=stop)
+        return pretrade_check(ctx, limits).with_stop_price(stop)
 
     def _capped_request(self, request: OrderRequest, context: PretradeContext) -> Decimal | None:
         limit = self._max_notional.get(request.asset)

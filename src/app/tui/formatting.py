@@ -30,8 +30,13 @@ def price(value: Decimal | None) -> str:
 
 
 def quote(value: Decimal | None) -> str:
-    """A market price to 8 significant digits (bar closes arrive as binary floats)."""
-    return "-" if value is None else f"{float(value):.8g}"
+    """To 8 significant digits, never in exponent form (bar closes arrive as binary floats)."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    text = f"{value.quantize(Decimal(1).scaleb(value.adjusted() - 7)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def when(moment: datetime | None) -> str:

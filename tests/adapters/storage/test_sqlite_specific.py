@@ -133,6 +133,27 @@ def test_the_database_is_in_wal_mode(db_path: Path) -> None:
     conn.close()
 
 
+def page_size(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    conn.close()
+    return size
+
+
+def test_a_new_database_uses_2_kib_pages(db_path: Path) -> None:
+    SqliteStorage.open(db_path).close()
+    assert page_size(db_path) == 2048
+
+
+def test_an_existing_database_keeps_its_page_size_and_its_data(raw_db: Database, db_path: Path) -> None:
+    raw_db.conn.execute("PRAGMA page_size = 4096")
+    migrate(raw_db, db_path)
+    raw_db.conn.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+    with SqliteStorage.open(db_path) as store:
+        assert store.get_meta("kept") == "yes"
+    assert page_size(db_path) == 4096
+
+
 def test_a_new_database_and_its_wal_files_are_readable_by_the_owner_only(db_path: Path) -> None:
     previous = os.umask(0)  # the most permissive umask: the modes must not depend on it
     try:

@@ -340,6 +340,19 @@ def test_a_naive_datetime_is_refused(store: Storage, write: Callable[[Storage], 
         write(store)
 
 
+def test_a_naive_datetime_is_refused_right_after_the_same_wall_time_in_utc(store: Storage) -> None:
+    store.append_event(NAIVE.replace(tzinfo=UTC), "tick", {})
+    with pytest.raises(StorageError, match="timezone-aware"):
+        store.append_event(NAIVE, "tick", {})
+
+
+def test_one_instant_written_from_two_zones_reads_back_alike(store: Storage) -> None:
+    ist = timezone(timedelta(hours=5, minutes=30))
+    store.add_fill(a_fill("f-1", ts=T0))
+    store.add_fill(a_fill("f-2", ts=T0.astimezone(ist)))
+    assert [repr(f.ts) for f in store.fills()] == [repr(T0), repr(T0)]
+
+
 # -- fills ---------------------------------------------------------------------------------------------
 
 
@@ -572,6 +585,19 @@ def test_a_refused_intent_inside_a_transaction_leaves_the_rest_to_commit(store: 
             store.record_intent(an_intent("dup"))
         store.record_intent(an_intent("fresh"))
     assert [o.client_order_id for o in store.orders()] == ["dup", "fresh"]
+    assert store.get_meta("after") == "yes"
+
+
+def test_an_intent_refused_inside_a_transaction_for_an_existing_order_leaves_no_trace(store: Storage) -> None:
+    store.save_order(an_order("taken"))
+    with store.transaction():
+        store.set_meta("after", "yes")
+        with pytest.raises(StorageError):
+            store.record_intent(an_intent("taken"))
+        store.record_intent(an_intent("fresh"))
+    assert store.intent("taken") is None
+    assert store.intent("fresh") == an_intent("fresh")
+    assert [o.client_order_id for o in store.orders()] == ["taken", "fresh"]
     assert store.get_meta("after") == "yes"
 
 

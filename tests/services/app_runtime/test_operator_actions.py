@@ -74,7 +74,8 @@ def test_kill_cancels_a_working_exit_and_flattens_with_one_reduce_only_order(tmp
 
     assert reports[0].cancelled == ("sma-cross-demo-00000003",)
     flatten = wired.storage.get_order(reports[0].flattening[0])
-    assert flatten.reduce_only and flatten.status is OrderStatus.FILLED
+    assert flatten.reduce_only
+    assert flatten.status is OrderStatus.FILLED
     assert wired.storage.positions() == []
 
 
@@ -149,7 +150,8 @@ def test_pause_stops_entries_but_the_open_position_still_exits(tmp_path):
 
     orders = wired.storage.orders()
     after_pause = [o for o in orders if o.client_order_id > "sma-cross-demo-00000002"]
-    assert after_pause and all(o.reduce_only for o in after_pause)
+    assert after_pause
+    assert all(o.reduce_only for o in after_pause)
     assert wired.storage.positions() == []
 
 

@@ -93,5 +93,6 @@ def test_the_snapshot_carries_the_bus_sequence_it_includes(tmp_path):
     snapshot = trio.run(scenario)
 
     assert snapshot.seq == wired.runtime.events.seq
-    assert snapshot.finished and snapshot.bars == 100
+    assert snapshot.finished
+    assert snapshot.bars == 100
     assert snapshot.positions == tuple(wired.storage.positions())

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.domain.values import ClosedTrade, Order, Position
+from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Order, Position
 from app.ports.storage import JournalEvent, Storage
+from app.services.app_runtime.controls import WalletSource
 from app.services.runtime_events import (
     AccountUpdated,
     BarProcessed,
@@ -22,7 +23,17 @@ from app.services.runtime_events import (
     TradeClosed,
 )
 
-__all__ = ["StatePublisher"]
+__all__ = ["StatePublisher", "valuation"]
+
+
+def valuation(accounts: tuple[AccountSnapshot, ...], sessions: WalletSource | None) -> AccountUpdated:
+    """The brokers' valuations with each asset's paper reward and epoch (when sessions are wired in)."""
+    wallets = {a: sessions.wallet(a) for a in Asset} if sessions is not None else {}
+    return AccountUpdated(
+        accounts,
+        rewards={a: w.reward for a, w in wallets.items() if w is not None},
+        epochs={a: w.epoch for a, w in wallets.items() if w is not None},
+    )
 
 
 class StatePublisher:

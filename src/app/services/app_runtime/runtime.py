@@ -43,7 +43,7 @@ from app.services.app_runtime.controls import (
     live_preconditions,
     records_from_trades,
 )
-from app.services.app_runtime.publisher import StatePublisher
+from app.services.app_runtime.publisher import StatePublisher, valuation
 from app.services.app_runtime.status import RunStatus
 from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
@@ -333,12 +333,7 @@ class AppRuntime:
     # -- read models -----------------------------------------------------------------------------------
 
     def _valuation(self) -> AccountUpdated:
-        wallets = {a: self._sessions.wallet(a) for a in Asset} if self._sessions is not None else {}
-        return AccountUpdated(
-            self._accounts,
-            rewards={a: w.reward for a, w in wallets.items() if w is not None},
-            epochs={a: w.epoch for a, w in wallets.items() if w is not None},
-        )
+        return valuation(self._accounts, self._sessions)
 
     def snapshot(self) -> RuntimeSnapshot:
         """Everything an observer shows, as of the bus's current sequence number."""

@@ -80,8 +80,22 @@ def _dec(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+# Recent UTC times -> their text. An order's writes share a few instants (the clock's now, the bar's time),
+# and isoformat is one of the dearer calls on the hot path. Only datetimes in UTC itself are kept: for them
+# equality is equality of instants, which is not so within one zone with a repeated (fold) hour.
+_TS_TEXTS: dict[datetime, str] = {}
+_TS_TEXTS_MAX = 64
+
+
 def ts_text(value: datetime) -> str:
     """ISO-8601 in UTC with microseconds; a naive datetime is Refused (its zone would be a guess)."""
+    if value.tzinfo is UTC:
+        text = _TS_TEXTS.get(value)
+        if text is None:
+            if len(_TS_TEXTS) >= _TS_TEXTS_MAX:
+                _TS_TEXTS.clear()
+            text = _TS_TEXTS[value] = value.isoformat(timespec="microseconds")
+        return text
     offset = value.utcoffset()
     if offset is None:
         msg = f"timestamps must be timezone-aware, got {value!r}"
@@ -107,8 +121,12 @@ def _json_default(value: object) -> object:
     raise Refused(msg)
 
 
+# What json.dumps(fields, default=_json_default, separators=(",", ":")) builds on every call, built once.
+_FIELDS_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+
+
 def fields_json(fields: Mapping[str, Any]) -> str:
-    return json.dumps(fields, default=_json_default, separators=(",", ":"))
+    return _FIELDS_ENCODER.encode(fields)
 
 
 fields_from = json.loads
