@@ -12,7 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("torch", "lightgbm", "sklearn", "optuna", "textual", "pandas", "stable_baselines3", "pybit", "ib_async")
+HEAVY = (
+    "torch",
+    "lightgbm",
+    "sklearn",
+    "optuna",
+    "textual",
+    "pandas",
+    "stable_baselines3",
+    "pybit",
+    "ib_async",
+)
 RUNS = 7
 APP = Path(sys.executable).with_name("app")
 

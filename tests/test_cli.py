@@ -62,7 +62,9 @@ def test_a_bad_config_stops_the_run_before_the_home_folder_exists(tmp_path):
 
 def test_a_bad_data_file_is_named_with_its_line_and_nothing_is_written(tmp_path):
     data = tmp_path / "BTCUSDT.csv"
-    data.write_text("timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,1,1,1\nnot-a-time,1,2,1,1,1\n")
+    data.write_text(
+        "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,1,1,1\nnot-a-time,1,2,1,1,1\n"
+    )
     home = tmp_path / "home"
 
     result = invoke("run", "--paper", "--feed", "replay", "--data", str(data), "--home", str(home))
@@ -81,8 +83,9 @@ def test_a_spec_with_a_rule_error_points_at_the_column(tmp_path):
     )
     home = tmp_path / "home"
 
-    result = invoke("run", "--paper", "--feed", "replay", "--data", str(ETHBTC), "--spec", str(spec),
-                    "--home", str(home))
+    result = invoke(
+        "run", "--paper", "--feed", "replay", "--data", str(ETHBTC), "--spec", str(spec), "--home", str(home)
+    )
 
     assert result.exit_code == 2
     assert "signal.long_entry" in result.output
@@ -94,8 +97,9 @@ def test_a_spec_whose_symbol_is_not_in_the_data_is_refused(tmp_path):
     other = SHARED_DATA / "crypto_spot_5m" / "LTCBTC.csv"
     home = tmp_path / "home"
 
-    result = invoke("run", "--paper", "--feed", "replay", "--data", str(other), "--spec", str(SPEC),
-                    "--home", str(home))
+    result = invoke(
+        "run", "--paper", "--feed", "replay", "--data", str(other), "--spec", str(SPEC), "--home", str(home)
+    )
 
     assert result.exit_code == 2
     assert "no ETHBTC" in result.output
@@ -118,15 +122,39 @@ def test_live_is_refused_with_the_reason(tmp_path):
 
 def run_replay(home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*APP, "run", "--paper", "--feed", "replay", "--data", str(ETHBTC), "--spec", str(SPEC),
-         "--speed", "max", "--home", str(home), *extra],
-        capture_output=True, text=True, timeout=300, check=True, cwd=ROOT,
+        [
+            *APP,
+            "run",
+            "--paper",
+            "--feed",
+            "replay",
+            "--data",
+            str(ETHBTC),
+            "--spec",
+            str(SPEC),
+            "--speed",
+            "max",
+            "--home",
+            str(home),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=ROOT,
     )
 
 
 def app_json(command: str, home: Path) -> dict:
-    out = subprocess.run([*APP, command, "--home", str(home), "--json"], capture_output=True, text=True,
-                         timeout=60, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [*APP, command, "--home", str(home), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout)
 
 
@@ -172,7 +200,10 @@ def test_sigint_stops_a_paced_run_cleanly_with_the_state_saved(tmp_path):
     home = tmp_path / "h"
     proc = subprocess.Popen(
         [*APP, "run", "--paper", "--home", str(home), "--speed", "6000", "--status-every", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 60
     while not (home / "paper.db").exists() and time.monotonic() < deadline:

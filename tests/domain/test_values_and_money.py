@@ -75,8 +75,13 @@ def test_bad_timeframes_are_refused_with_the_text(bad):
 
 @pytest.mark.parametrize(
     ("symbol", "pair"),
-    [("ETHBTC", ("ETH", "BTC")), ("BTCUSDT", ("BTC", "USDT")), ("EURUSD", ("EUR", "USD")),
-     ("BTC/USDT", ("BTC", "USDT")), ("GOOGL", ("GOOGL", "USD"))],
+    [
+        ("ETHBTC", ("ETH", "BTC")),
+        ("BTCUSDT", ("BTC", "USDT")),
+        ("EURUSD", ("EUR", "USD")),
+        ("BTC/USDT", ("BTC", "USDT")),
+        ("GOOGL", ("GOOGL", "USD")),
+    ],
 )
 def test_split_symbol(symbol, pair):
     assert split_symbol(symbol) == pair

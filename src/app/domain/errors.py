@@ -16,8 +16,7 @@ class ValidationFailed(AppError):
         self.source = source
         self.problems = problems
         lines = "\n".join(
-            f"{source}: {where}: {reason}" if where else f"{source}: {reason}"
-            for where, reason in problems
+            f"{source}: {where}: {reason}" if where else f"{source}: {reason}" for where, reason in problems
         )
         super().__init__(lines)
 

@@ -15,7 +15,9 @@ def parse_timeframe(text: str) -> timedelta:
     """``"5m"`` -> 5 minutes. Raises ValueError naming the bad text."""
     match = _PATTERN.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        msg = f"invalid timeframe {text!r}: expected a positive number and a unit s, m, h, d or w (e.g. 5m, 1h)"
+        msg = (
+            f"invalid timeframe {text!r}: expected a positive number and a unit s, m, h, d or w (e.g. 5m, 1h)"
+        )
         raise ValueError(msg)
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 

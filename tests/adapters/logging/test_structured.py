@@ -33,7 +33,9 @@ def test_each_event_is_one_json_line_with_its_fields(log_file):
 
 
 def test_the_value_of_a_secret_env_var_never_reaches_the_file(log_file):
-    logging.getLogger("app.test").warning("signing with s3cr3t-value-123 failed", extra={"note": "s3cr3t-value-123"})
+    logging.getLogger("app.test").warning(
+        "signing with s3cr3t-value-123 failed", extra={"note": "s3cr3t-value-123"}
+    )
 
     text = log_file.read_text()
     assert "s3cr3t-value-123" not in text
