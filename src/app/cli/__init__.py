@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import bad_input_exits, fail, home_option, parse_speed
+from app.cli.common import bad_input_exits, enter_paper_run, fail, home_option, paper_run_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,62 +25,16 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--paper/--live", default=True, help="Paper trading on the simulated exchange (default).")
-@click.option(
-    "--feed", type=click.Choice(["synthetic", "replay"]), help="Market data feed (default: config)."
-)
-@click.option("--data", type=click.Path(path_type=Path), help="Replay data: a file or a folder of files.")
-@click.option("--spec", "specs", multiple=True, type=click.Path(path_type=Path), help="Strategy spec YAML.")
-@click.option("--speed", help="'max' or N times real time (a 5m bar lasts 300/N s).")
-@click.option("--bars", type=click.IntRange(min=1), help="Stop after this many bars.")
-@home_option
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config YAML file.")
-@click.option("--status-every", type=click.FloatRange(min=0.05), help="Seconds between status lines.")
-def run(
-    paper: bool,
-    feed: str | None,
-    data: Path | None,
-    specs: tuple[Path, ...],
-    speed: str | None,
-    bars: int | None,
-    home: Path | None,
-    config_path: Path | None,
-    status_every: float | None,
-) -> None:
+@paper_run_options("Seconds between status lines.")
+def run(options: Any) -> None:
     """Run the trading services headless, printing a status line every few seconds."""
-    if not paper:
-        fail(
-            [
-                "--live: live trading needs credentials, a promoted strategy and the operator's confirmation;"
-                " it is not available in this build. Use --paper."
-            ]
-        )
-    speed_value, speed_given = parse_speed(speed)
-    from app.bootstrap import PaperRunOptions
-    from app.bootstrap.lock import HomeLocked, locked_paper_run
     from app.services.app_runtime import RunStatus
-
-    options = PaperRunOptions(
-        feed=feed,
-        data=data,
-        specs=specs,
-        speed=speed_value,
-        speed_given=speed_given,
-        bars=bars,
-        home=home,
-        config=config_path,
-        status_interval=status_every,
-    )
 
     def show(status: RunStatus) -> None:
         click.echo(status.line())
 
     with contextlib.ExitStack() as stack:
-        try:
-            with bad_input_exits():
-                paper_run = stack.enter_context(locked_paper_run(options, show, purpose="app run"))
-        except HomeLocked as e:
-            fail([f"error: {e}"])
+        paper_run = enter_paper_run(stack, options, show, "app run")
         click.echo(
             f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly"
         )

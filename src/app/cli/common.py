@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
-__all__ = ["EXIT_BAD_INPUT", "bad_input_exits", "fail", "home_option", "parse_speed"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "bad_input_exits",
+    "enter_paper_run",
+    "fail",
+    "home_option",
+    "paper_run_options",
+    "parse_speed",
+]
 
 EXIT_BAD_INPUT = 2
 
@@ -58,3 +67,85 @@ home_option = click.option(
     envvar="APP_HOME",
     help="State folder (database, logs, reports). Default: $APP_HOME or the platform's data dir.",
 )
+
+
+def paper_run_options(status_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options shared by ``app run`` and ``app tui``; the command receives one ``options`` argument
+    (a ``PaperRunOptions``). ``--live`` is refused with the reason, a bad ``--speed`` exits 2."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def wrapper(
+            paper: bool,
+            feed: str | None,
+            data: Path | None,
+            specs: tuple[Path, ...],
+            speed: str | None,
+            bars: int | None,
+            home: Path | None,
+            config_path: Path | None,
+            status_every: float | None,
+        ) -> None:
+            if not paper:
+                fail(
+                    [
+                        "--live: live trading needs credentials, a promoted strategy and the operator's"
+                        " confirmation; it is not available in this build. Use --paper."
+                    ]
+                )
+            speed_value, speed_given = parse_speed(speed)
+            from app.bootstrap import PaperRunOptions
+
+            command(
+                PaperRunOptions(
+                    feed=feed,
+                    data=data,
+                    specs=specs,
+                    speed=speed_value,
+                    speed_given=speed_given,
+                    bars=bars,
+                    home=home,
+                    config=config_path,
+                    status_interval=status_every,
+                )
+            )
+
+        options = [
+            click.option(
+                "--paper/--live", default=True, help="Paper trading on the simulated exchange (default)."
+            ),
+            click.option(
+                "--feed",
+                type=click.Choice(["synthetic", "replay"]),
+                help="Market data feed (default: config).",
+            ),
+            click.option(
+                "--data", type=click.Path(path_type=Path), help="Replay data: a file or a folder of files."
+            ),
+            click.option(
+                "--spec", "specs", multiple=True, type=click.Path(path_type=Path), help="Strategy spec YAML."
+            ),
+            click.option("--speed", help="'max' or N times real time (a 5m bar lasts 300/N s)."),
+            click.option("--bars", type=click.IntRange(min=1), help="Stop after this many bars."),
+            home_option,
+            click.option(
+                "--config", "config_path", type=click.Path(path_type=Path), help="Config YAML file."
+            ),
+            click.option("--status-every", type=click.FloatRange(min=0.05), help=status_help),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def enter_paper_run(stack: ExitStack, options: Any, on_status: Callable[..., None], purpose: str) -> Any:
+    """Build the paper run under the home's lock inside ``stack``; bad input or a locked home exit 2."""
+    from app.bootstrap.lock import HomeLocked, locked_paper_run
+
+    try:
+        with bad_input_exits():
+            return stack.enter_context(locked_paper_run(options, on_status, purpose=purpose))
+    except HomeLocked as e:
+        fail([f"error: {e}"])
