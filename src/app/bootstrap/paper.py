@@ -25,6 +25,7 @@ from app.domain.fills import FillCosts
 from app.domain.money import to_decimal
 from app.domain.symbols import generic_instrument
 from app.domain.values import Asset
+from app.learning.strategies.signals import warmup_bars
 from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
 from app.ports.broker import Broker
 from app.ports.market_data import MarketData
@@ -33,6 +34,7 @@ from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
 from app.services.config_manager import load_config
 from app.services.config_schema import AppConfig
+from app.services.data_manager import DataManager
 from app.services.exposure_manager import ExposureManager
 from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
@@ -53,6 +55,8 @@ from app.services.trade_executor import TradeExecutor
 __all__ = ["PaperRun", "PaperRunOptions", "build_paper_run", "open_store", "resolve_home"]
 
 HOME_ENV = "APP_HOME"
+# Bars of history the data manager keeps per symbol at least (the strategies' warm-up may ask for more).
+MIN_HISTORY = 1000
 
 
 @final
@@ -172,6 +176,7 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         registry=registry,
         sessions=sessions,
         live_credentials=credential_env_names(config),
+        data_manager=_data_manager(feed, specs),
     )
     return PaperRun(runtime=runtime, storage=storage, home=home, config=config, specs=specs)
 
@@ -201,6 +206,15 @@ def _build_feed(
         return feed, specs or _default_specs(feed)
     msg = f"feed {kind!r} cannot drive a paper run here: use synthetic or replay"
     raise ValidationFailed("--feed", [("", msg)])
+
+
+def _data_manager(feed: MarketData, specs: Sequence[StrategySpec]) -> DataManager:
+    """The runtime's market-data tap: every symbol of the feed at its own timeframe, in memory only."""
+    history = max([MIN_HISTORY, *(2 * warmup_bars(spec) for spec in specs)])
+    data = DataManager(history=history)
+    for symbol in feed.symbols():
+        data.subscribe([symbol], [feed.timeframe(symbol)])
+    return data
 
 
 def _config_speed(value: object) -> float | None:

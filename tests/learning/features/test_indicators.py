@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -206,18 +205,3 @@ def test_a_series_shorter_than_the_warmup_is_all_nan() -> None:
 def test_a_bad_period_is_refused(period: float) -> None:
     with pytest.raises(ind.InvalidPeriod, match="whole number"):
         ind.sma(np.arange(10.0), period)  # type: ignore[arg-type]
-
-
-def test_recursive_indicators_take_well_under_a_second_for_a_million_bars() -> None:
-    rng = np.random.default_rng(7)
-    close = 100.0 + np.cumsum(rng.normal(size=1_000_000))
-    high, low = close + 1.0, close - 1.0
-
-    for compute in (
-        lambda: ind.ema(close, 30),
-        lambda: ind.rsi(close, 14),
-        lambda: ind.atr(high, low, close, 14),
-    ):
-        started = time.perf_counter()
-        compute()
-        assert time.perf_counter() - started < 1.0

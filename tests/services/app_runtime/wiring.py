@@ -17,10 +17,12 @@ from app.domain.symbols import generic_instrument
 from app.domain.values import Asset
 from app.learning.strategies.spec import load_spec
 from app.ports.broker import Broker
+from app.ports.market_data import MarketData
 from app.services.app_runtime import AppRuntime, credential_env_names
 from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
 from app.services.config_schema import AppConfig
+from app.services.data_manager import DataManager
 from app.services.exposure_manager import ExposureManager
 from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
@@ -52,7 +54,7 @@ class Wired:
     sessions: SessionManager
     brokers: dict[Asset, SimBroker]
     clock: MarketClock
-    feed: ReplayFeed
+    feed: MarketData
 
 
 def _sim(config: AppConfig, asset: Asset) -> SimBroker:
@@ -84,10 +86,12 @@ def paper_runtime(
     environ: Mapping[str, str] | None = None,
     speed: float | None = None,
     operator_services: bool = True,
+    feed: MarketData | None = None,
+    data_manager: DataManager | None = None,
 ) -> Wired:
     config = AppConfig()
     specs = (load_spec(spec),)
-    feed = ReplayFeed(data, speed=speed)
+    feed = feed or ReplayFeed(data, speed=speed)
     storage = SqliteStorage.open(home / "paper.db")
     clock = MarketClock()
     assets = sorted({s.asset for s in specs}, key=list(Asset).index)
@@ -133,5 +137,6 @@ def paper_runtime(
         sessions=sessions if operator_services else None,
         live_credentials=credential_env_names(config) if operator_services else None,
         environ=environ or {},
+        data_manager=data_manager,
     )
     return Wired(runtime, storage, registry, budget, sessions, sims, clock, feed)

@@ -7,6 +7,10 @@ targets trigger inside it), market time moves to the bar's close, pnl_reconciler
 reported, the strategies act on the bar's close, and the bar is marked processed. A status line is reported
 every ``status_interval`` seconds of wall time.
 
+With a ``data_manager``, every bar (warm-up bars too) is ingested into it first, its stale watcher runs in the
+run's nursery, and a stale symbol sets the registry flag ``data_stale`` on the strategies trading it until its
+bars resume.
+
 Observers subscribe to ``events`` (published only while someone listens). Operator actions delegate to the
 owners (order_router, budget_manager, the registry); the runtime keeps only its two switches (``Controls``),
 which the strategies' entry guard consults, and journals every action with who and why.
@@ -43,8 +47,10 @@ from app.services.app_runtime.controls import (
     live_preconditions,
     records_from_trades,
 )
+from app.services.app_runtime.market_tap import flag_data_stale
 from app.services.app_runtime.publisher import StatePublisher, valuation
 from app.services.app_runtime.status import RunStatus
+from app.services.data_manager import DataManager, DataResumed, DataStale
 from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
@@ -87,6 +93,7 @@ class AppRuntime:
         sessions: WalletSource | None = None,
         live_credentials: Mapping[Asset, Sequence[str]] | None = None,
         environ: Mapping[str, str] | None = None,
+        data_manager: DataManager | None = None,
     ) -> None:
         self._feed = feed
         self._venues = list(venues)
@@ -112,6 +119,9 @@ class AppRuntime:
         self.events = EventBus()
         self._publisher = StatePublisher(storage, self.events)
         self._controls = Controls(storage)
+        self._data = data_manager
+        if data_manager is not None:
+            data_manager.on_stale(self._on_data_stale)
         for executor in self._executors:
             executor.set_entry_guard(self._controls.entry_decision)
 
@@ -135,6 +145,8 @@ class AppRuntime:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._report_periodically)
+                if self._data is not None:
+                    await nursery.start(self._data.run)
                 await self._consume()
                 nursery.cancel_scope.cancel()
         finally:
@@ -151,7 +163,9 @@ class AppRuntime:
         return final
 
     async def on_candle(self, candle: Candle) -> None:
-        """Process one closed bar through venues, journal and strategies."""
+        """Process one closed bar through the data tap, venues, journal and strategies."""
+        if self._data is not None:
+            self._data.ingest(candle)
         for venue in self._venues:
             await venue.on_candle(candle)
         self._clock.advance_to(candle.close_time)
@@ -204,6 +218,8 @@ class AppRuntime:
 
     def _warm_up(self, candle: Candle) -> None:
         """A bar processed before a restart: teach venues and strategies its prices, trade nothing."""
+        if self._data is not None:
+            self._data.ingest(candle)
         for venue in self._venues:
             venue.observe(candle)
         for executor in self._executors:
@@ -222,6 +238,11 @@ class AppRuntime:
         if self._trade_count is not None:
             self._trade_count += len(closed)
         self._publisher.add_closed(closed)
+
+    def _on_data_stale(self, event: DataStale | DataResumed) -> None:
+        strategies = [(e.spec.id, e.spec.symbol) for e in self._executors]
+        if flag_data_stale(self._registry, strategies, event):
+            self._announce()
 
     def _market_time(self) -> datetime | None:
         return self._clock.now() if self._bars else None
