@@ -190,6 +190,8 @@ def test_the_universe_is_refreshed_on_a_timer_and_a_failed_refresh_keeps_the_las
     async def scenario() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(universe.run)
+            # Look one second after each refresh (t = 0, 30, 60, 90 min), never at the same instant as one.
+            await trio.sleep(1)
             for _ in range(3):
                 seen.append(universe.get_symbols(Asset.SPOT))
                 await trio.sleep(30 * 60)

@@ -362,6 +362,18 @@ class FakeBybit:
                 sent += 1
         return sent
 
+    def push_ticker(self, channel: str, symbol: str, **fields: str) -> int:
+        """Push a ``tickers.{symbol}`` snapshot stamped with the fake's now: the documented spot ticker
+        (``lastPrice``, no book) with ``fields`` replaced or added (``bid1Price="..."``)."""
+        spot = next(
+            e
+            for e in documented("websocket_public__ticker")
+            if not {"bid1Price", "bidPrice"} & set(e["data"])
+        )
+        data = {**spot["data"], "symbol": symbol, **fields}
+        message = {**spot, "topic": f"tickers.{symbol}", "ts": self.now_ms, "data": data}
+        return self.push(channel, message)
+
     def drop_websockets(self) -> int:
         """Cut every stream connection at the TCP level, with no close frame; returns how many."""
         with self._lock:

@@ -1,4 +1,4 @@
-"""Bybit public market data (no keys): instruments, 24h tickers, klines over REST and the kline stream."""
+"""Bybit public market data (no keys): instruments, 24h tickers, klines over REST, the kline and ticker streams."""
 
 from app.adapters.feeds.bybit.client import (
     AsyncBybitPublicClient,
@@ -16,6 +16,7 @@ from app.adapters.feeds.bybit.feed import (
     pybit_socket_factory,
 )
 from app.adapters.feeds.bybit.parsing import KlineUpdate, Ticker24h
+from app.adapters.feeds.bybit.quotes import QuoteStats, parse_ticker_message
 
 __all__ = [
     "AsyncBybitPublicClient",
@@ -27,10 +28,12 @@ __all__ = [
     "KlineSocket",
     "KlineSocketFactory",
     "KlineUpdate",
+    "QuoteStats",
     "RateLimit",
     "RateLimited",
     "RateLimiter",
     "Ticker24h",
     "TransientError",
+    "parse_ticker_message",
     "pybit_socket_factory",
 ]

@@ -29,8 +29,9 @@ from app.adapters.feeds.bybit.parsing import (
     canonical_timeframe,
     parse_kline_message,
 )
+from app.adapters.feeds.bybit.quotes import QuoteStats, stream_quotes
 from app.domain.timeframes import parse_timeframe
-from app.domain.values import Candle, Instrument
+from app.domain.values import Candle, Instrument, Quote
 from app.ports.errors import BrokerUnavailable, DataError
 
 __all__ = ["BybitFeed", "FeedStats", "KlineSocket", "KlineSocketFactory", "pybit_socket_factory"]
@@ -47,6 +48,10 @@ class KlineSocket(Protocol):
         self, interval: str, symbols: Sequence[str], callback: Callable[[Message], None]
     ) -> None:
         """Subscribe to ``kline.{interval}.{symbol}``; ``callback`` runs in the socket's thread."""
+        ...
+
+    def subscribe_tickers(self, symbols: Sequence[str], callback: Callable[[Message], None]) -> None:
+        """Subscribe to ``tickers.{symbol}``; ``callback`` runs in the socket's thread."""
         ...
 
     def close(self) -> None: ...
@@ -68,6 +73,13 @@ class _PybitKlineSocket:
             self._socket.kline_stream(interval=interval, symbol=list(symbols), callback=callback)
         except Exception as e:  # pybit raises bare Exception for a repeated topic
             msg = f"bybit {self._channel} stream: subscribing to kline.{interval} failed: {e}"
+            raise BrokerUnavailable(msg) from e
+
+    def subscribe_tickers(self, symbols: Sequence[str], callback: Callable[[Message], None]) -> None:
+        try:
+            self._socket.ticker_stream(symbol=list(symbols), callback=callback)
+        except Exception as e:  # pybit raises bare Exception for a repeated topic
+            msg = f"bybit {self._channel} stream: subscribing to tickers failed: {e}"
             raise BrokerUnavailable(msg) from e
 
     def close(self) -> None:
@@ -160,6 +172,7 @@ class BybitFeed:
         self._ws_factory = ws_factory or pybit_socket_factory(testnet=client.sync.config.testnet)
         self.config = config or BybitFeedConfig()
         self.stats = FeedStats()
+        self.quote_stats = QuoteStats()
 
     def symbols(self) -> Sequence[str]:
         return self._symbols
@@ -200,6 +213,18 @@ class BybitFeed:
                     yield candle
         finally:
             await session.close()
+
+    def quotes(self) -> AsyncIterator[Quote]:
+        """Quotes of the feed's symbols from the ticker stream (its own socket), as Bybit pushes them.
+
+        Spot tickers carry no book: their bid and ask are the last price (see ``bybit.quotes``). Messages
+        dropped on a full buffer (``config.buffer``) are counted in ``quote_stats``.
+        Raises BrokerUnavailable when the stream cannot be opened.
+        """
+        self.quote_stats = QuoteStats()
+        return stream_quotes(
+            self._ws_factory, self.category, self._symbols, buffer=self.config.buffer, stats=self.quote_stats
+        )
 
 
 class _KlineSession:

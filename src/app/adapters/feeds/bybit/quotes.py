@@ -68,7 +68,9 @@ def parse_ticker_message(message: Message) -> Quote:
     except (TypeError, ValueError):
         msg = f"bybit ticker {data['symbol']}: ts is not epoch milliseconds: {message['ts']!r}"
         raise DataError(msg) from None
-    return Quote(str(data["symbol"]), ts, bid if bid is not None else last, ask if ask is not None else last, last)
+    return Quote(
+        str(data["symbol"]), ts, bid if bid is not None else last, ask if ask is not None else last, last
+    )
 
 
 def _price(data: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
