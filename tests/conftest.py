@@ -21,3 +21,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.fail(f"the shared market data is missing at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _app_logging_reset():
+    """A command run in-process (CliRunner) sets up the app's file logging, which stops propagation to the
+    root logger; put the ``app`` logger back after each test so ``caplog`` sees its records in any order."""
+    yield
+    import logging
+
+    app_logger = logging.getLogger("app")
+    for handler in list(app_logger.handlers):
+        app_logger.removeHandler(handler)
+        handler.close()
+    app_logger.propagate = True
+    app_logger.setLevel(logging.NOTSET)
