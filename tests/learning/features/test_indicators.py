@@ -205,3 +205,8 @@ def test_a_series_shorter_than_the_warmup_is_all_nan() -> None:
 def test_a_bad_period_is_refused(period: float) -> None:
     with pytest.raises(ind.InvalidPeriod, match="whole number"):
         ind.sma(np.arange(10.0), period)  # type: ignore[arg-type]
+
+
+def test_shift_by_more_bars_than_there_are_is_all_missing() -> None:
+    assert np.isnan(ind.shift(np.array([1.0, 2.0, 3.0]), 5)).all()
+    assert ind.shift(np.array([]), 2).shape == (0,)

@@ -284,7 +284,8 @@ def shift(x: npt.ArrayLike, n: int) -> FloatArray:
     _check_period(n, minimum=0)
     values = _as_float(x)
     out = np.full(len(values), np.nan)
-    out[n:] = values[: len(values) - n]
+    if n < len(values):
+        out[n:] = values[: len(values) - n]
     return out
 
 
