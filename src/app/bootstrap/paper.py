@@ -7,7 +7,7 @@ touched, so a refused start leaves nothing behind.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import final
@@ -29,6 +29,7 @@ from app.learning.strategies.signals import warmup_bars
 from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
 from app.ports.broker import Broker
 from app.ports.market_data import MarketData
+from app.ports.storage import Storage
 from app.services.app_runtime import AppRuntime, RunStatus, credential_env_names
 from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
@@ -52,7 +53,15 @@ from app.services.sl_tp_manager import SlTpManager
 from app.services.strategy_registry import StrategyRegistry
 from app.services.trade_executor import TradeExecutor
 
-__all__ = ["PaperRun", "PaperRunOptions", "build_paper_run", "open_store", "resolve_home"]
+__all__ = [
+    "PaperRun",
+    "PaperRunOptions",
+    "PaperServices",
+    "build_paper_run",
+    "open_store",
+    "resolve_home",
+    "wire_paper",
+]
 
 HOME_ENV = "APP_HOME"
 # Bars of history the data manager keeps per symbol at least (the strategies' warm-up may ask for more).
@@ -123,6 +132,50 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         secret_env_vars=_secret_env_vars(config),
     )
     storage = open_store(home, config)
+    wired = wire_paper(
+        config,
+        specs,
+        feed,
+        storage,
+        on_status=on_status,
+        status_interval=options.status_interval or config.runtime.status_interval_s,
+        max_bars=options.bars,
+        data_manager=_data_manager(feed, specs),
+    )
+    return PaperRun(runtime=wired.runtime, storage=storage, home=home, config=config, specs=specs)
+
+
+@final
+@attrs.frozen
+class PaperServices:
+    """The wired paper runtime and the services an operator (or a test) reaches through it."""
+
+    runtime: AppRuntime
+    registry: StrategyRegistry
+    budget: BudgetManager
+    sessions: SessionManager
+    brokers: dict[Asset, SimBroker]
+    clock: MarketClock
+
+
+def wire_paper(
+    config: AppConfig,
+    specs: Sequence[StrategySpec],
+    feed: MarketData,
+    storage: Storage,
+    *,
+    on_status: Callable[[RunStatus], None] = lambda status: None,
+    status_interval: float,
+    max_bars: int | None = None,
+    data_manager: DataManager | None = None,
+    environ: Mapping[str, str] | None = None,
+    operator_services: bool = True,
+) -> PaperServices:
+    """Rebuild the paper venues from ``storage``'s journal and wire every service of a paper run over ``feed``.
+
+    ``operator_services=False`` leaves the budget, registry, sessions and credentials out of the runtime's
+    operator actions (they still run in the order pipeline).
+    """
     clock = MarketClock()
     assets = sorted({s.asset for s in specs}, key=list(Asset).index) or [Asset.SPOT]
     sims = {asset: _sim_broker(config, asset) for asset in assets}
@@ -169,16 +222,17 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         storage=storage,
         clock=clock,
         on_status=on_status,
-        status_interval=options.status_interval or config.runtime.status_interval_s,
-        max_bars=options.bars,
+        status_interval=status_interval,
+        max_bars=max_bars,
         router=router,
-        budget=budget,
-        registry=registry,
-        sessions=sessions,
-        live_credentials=credential_env_names(config),
-        data_manager=_data_manager(feed, specs),
+        budget=budget if operator_services else None,
+        registry=registry if operator_services else None,
+        sessions=sessions if operator_services else None,
+        live_credentials=credential_env_names(config) if operator_services else None,
+        environ=environ,
+        data_manager=data_manager,
     )
-    return PaperRun(runtime=runtime, storage=storage, home=home, config=config, specs=specs)
+    return PaperServices(runtime, registry, budget, sessions, sims, clock)
 
 
 def _build_feed(
