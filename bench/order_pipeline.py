@@ -1,5 +1,6 @@
 """Orders per second and p50/p99 latency through order_router's pipeline
-(registry -> risk -> budget -> exposure -> write-ahead intent -> sim broker -> order state saved),
+(registry -> risk -> budget -> exposure -> write-ahead intent committed -> sim broker -> answer saved in a
+deferred transaction that commits with the next order's intent: one commit per order),
 with SQLite persistence on (WAL, synchronous=NORMAL, a real file) and off (the in-memory store),
 measured in the same run; the ratio is what durability costs.
 

@@ -104,10 +104,17 @@ class MemoryStorage:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes: all commit at the end of the block, or none if it raises. Nestable."""
+    def transaction(self, *, defer_commit: bool = False) -> AbstractContextManager[None]:
+        """Group writes: all commit at the end of the block, or none if it raises. Nestable.
+
+        Memory has no durability to defer: a deferred block ends like any other (a later rollback keeps it).
+        """
         self._check_open()
         return self._transaction()
+
+    def flush(self) -> None:
+        """Nothing is ever deferred in memory."""
+        self._check_open()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

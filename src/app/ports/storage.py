@@ -1,7 +1,7 @@
 """The Storage port: the journal (intents, orders, fills, trades, events) and current state of one mode.
 
 Paper and live each have their own store. Writes made inside ``transaction()`` commit together or not at all;
-writes outside one commit on their own.
+writes outside one commit on their own (and commit a deferred transaction with them).
 """
 
 from __future__ import annotations
@@ -29,8 +29,17 @@ JournalEvent = tuple[int, datetime, str, Mapping[str, Any]]
 
 @runtime_checkable
 class Storage(Protocol):
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes: all commit at the end of the block, or none if it raises. Nestable."""
+    def transaction(self, *, defer_commit: bool = False) -> AbstractContextManager[None]:
+        """Group writes: all commit at the end of the block, or none if it raises. Nestable.
+
+        ``defer_commit`` (outermost block): the writes commit with the next transaction, write or ``flush``,
+        not at the end of the block. Only for writes a crash may lose because they can be had again (the
+        broker's answer to an intent already stored). Reads through this store see them at once.
+        """
+        ...
+
+    def flush(self) -> None:
+        """Commit a deferred transaction now (a no-op if none is open)."""
         ...
 
     def next_order_seq(self) -> int:

@@ -1,10 +1,11 @@
-"""order_router: the only component that places or cancels orders.
+"""order_router: the only component that places, amends or cancels orders.
 
 Pipeline for each entry: strategy_registry (blocking flags, state) -> risk_manager (size, stop, caps; a size
 above what the rules allow is reduced and the reduction journaled) -> budget_manager.can_afford ->
 exposure_manager.can_open -> write-ahead intent in storage -> broker. Exits (reduce-only) skip the entry checks:
 closing never adds risk. A denial is recorded as a rejected intent with its reason. An ambiguous broker outcome
-leaves the order ``in_flight_unknown`` until ``resolve_in_flight`` asks the broker.
+leaves the order ``in_flight_unknown`` until ``resolve_in_flight`` asks the broker. Amendments are written
+ahead too (``amend_order``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from app.domain.ids import make_client_order_id
 from app.domain.values import Asset, Order, OrderIntent, OrderStatus, OrderType
 from app.ports.broker import Broker
 from app.ports.clock import Clock
-from app.ports.errors import BrokerRejected, DuplicateClientOrderId, OrderOutcomeUnknown
+from app.ports.errors import (
+    BrokerError,
+    BrokerRejected,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    OrderOutcomeUnknown,
+)
 from app.ports.storage import Storage
 from app.services.budget_manager import BudgetManager
 from app.services.exposure_manager import ExposureManager
@@ -125,8 +132,10 @@ class OrderRouter:
     async def place_order(self, request: OrderRequest) -> RouteResult:
         """Check, record, send. Returns the order as stored and the decision of the pipeline.
 
-        Two commits per order: the write-ahead intent (with the pipeline's journal entries) before the broker
-        is called, then the broker's answer.
+        One commit per order: the write-ahead intent (with the pipeline's journal entries) commits before the
+        broker is called; the broker's answer is written in a deferred transaction that commits with the
+        next write. A crash in between loses only the answer, which ``resolve_in_flight`` asks the broker for
+        again on restart (the intent is durable, the order still ``new``).
         """
         context = await self.context(request.asset, request.symbol)
         request, decision, note = self._check(request, context)
@@ -140,7 +149,7 @@ class OrderRouter:
                 self._journal("order_denied", intent, code=decision.code, reason=decision.reason)
                 return RouteResult(order, decision)
         order = await self._send(intent)
-        with self._storage.transaction():
+        with self._storage.transaction(defer_commit=True):
             self._storage.save_order(order)
             self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
         return RouteResult(order, decision)
@@ -157,6 +166,107 @@ class OrderRouter:
         order = await self.broker(asset).cancel_order(symbol, client_order_id)
         self._storage.save_order(order)
         return order
+
+    async def amend_order(
+        self,
+        asset: Asset,
+        symbol: str,
+        client_order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        reason: str = "",
+    ) -> Order:
+        """Change a working order's quantity (the new total, above what has filled), limit price or stop
+        price, keeping its client id. Returns the order as the broker answered it, now stored.
+
+        Written ahead like a placement: ``amend_requested`` (with the new terms) commits before the broker is
+        called, then ``order_amended`` with the answer. Refused with BrokerRejected, journaled as
+        ``amend_rejected`` and leaving the stored order as it was: by the broker, or here without asking it
+        when the order is not in the journal, not on ``asset``/``symbol``, final, not yet confirmed by the
+        broker, or an entry raised above the quantity the pipeline approved (a larger entry is a new order).
+        An ambiguous answer is settled by fetching the order by client id, never by amending again:
+        ``order_amended`` if it shows the new terms, else ``amend_unknown`` (with a delay the broker may
+        still apply it; its update arrives as an event).
+        """
+        given = (("qty", qty), ("price", price), ("stop_price", stop_price))
+        terms = {name: str(value) for name, value in given if value is not None}
+        fields: dict[str, object] = {"client_order_id": client_order_id, "symbol": symbol, **terms}
+        fields["reason"] = reason
+        refusal = self._amend_refusal(self._storage.get_order(client_order_id), asset, symbol, qty, terms)
+        if refusal is not None:
+            self._journal_amend("amend_rejected", fields, code=refusal[0], error=refusal[1])
+            raise BrokerRejected(f"cannot amend {client_order_id}: {refusal[1]}", code=refusal[0])
+        self._journal_amend("amend_requested", fields)
+        broker = self.broker(asset)
+        try:
+            answer = await broker.amend_order(
+                symbol, client_order_id, qty=qty, price=price, stop_price=stop_price
+            )
+        except OrderOutcomeUnknown as e:
+            log.warning("amend outcome unknown", extra={"client_order_id": client_order_id})
+            return await self._settle_amendment(broker, fields, (qty, price, stop_price), str(e))
+        except (BrokerRejected, BrokerUnavailable) as e:
+            code = e.code if isinstance(e, BrokerRejected) else "unavailable"
+            self._journal_amend("amend_rejected", fields, code=code, error=str(e))
+            raise
+        self._journal_amend("order_amended", fields, answer)
+        return answer
+
+    def _amend_refusal(
+        self, stored: Order | None, asset: Asset, symbol: str, qty: Decimal | None, terms: Mapping[str, str]
+    ) -> tuple[str, str] | None:
+        """(code, reason) when order_router itself refuses an amendment, else None."""
+        if not terms:
+            return "nothing_to_amend", "give a new quantity, limit price or stop price"
+        if stored is None:
+            return "unknown_order", "the journal has no such order"
+        if (stored.asset, stored.symbol) != (asset, symbol):
+            return "unknown_order", f"it is a {stored.asset.value} order on {stored.symbol}, not {symbol}"
+        if stored.status.is_terminal:
+            return "order_final", f"it is {stored.status.value}: nothing is left to amend"
+        if stored.status in (OrderStatus.NEW, OrderStatus.IN_FLIGHT_UNKNOWN):
+            return "order_unconfirmed", f"it is {stored.status.value}: resolve it with the broker first"
+        intent = self._storage.intent(stored.client_order_id)
+        approved = intent.qty if intent is not None else stored.qty
+        if qty is not None and qty > approved and not stored.reduce_only:
+            why = f"{qty} is above the {approved} the order pipeline approved (a larger entry is a new order)"
+            return "above_approved", why
+        return None
+
+    async def _settle_amendment(
+        self,
+        broker: Broker,
+        fields: dict[str, object],
+        wanted: tuple[Decimal | None, Decimal | None, Decimal | None],
+        error: str,
+    ) -> Order:
+        """The amendment's answer was lost: the order as the broker has it now decides what is journaled."""
+        cid = str(fields["client_order_id"])
+        try:
+            truth = await broker.get_order(cid)
+        except BrokerError as e:
+            self._journal_amend("amend_unknown", fields, error=f"{error}; fetching the order failed: {e}")
+            msg = f"amendment of {cid}: {error}; the order could not be fetched: {e}"
+            raise OrderOutcomeUnknown(msg) from e
+        if truth is None:
+            self._journal_amend("amend_unknown", fields, error=f"{error}; the broker does not know the order")
+            msg = f"amendment of {cid}: {error}; the broker does not know the order"
+            raise OrderOutcomeUnknown(msg)
+        kind = "order_amended" if _shows_terms(truth, *wanted) else "amend_unknown"
+        self._journal_amend(kind, fields, truth, error=error)
+        return truth
+
+    def _journal_amend(
+        self, kind: str, fields: Mapping[str, object], order: Order | None = None, **more: str
+    ) -> None:
+        """One amendment journal entry, with the order as the broker answered it (saved in the same commit)."""
+        with self._storage.transaction():
+            if order is not None:
+                self._storage.save_order(order)
+                more = {"status": order.status.value, "answer": order.reason, **more}
+            self._storage.append_event(self._clock.now(), kind, {**fields, **more})
 
     async def resolve_in_flight(self) -> list[Order]:
         """Ask the broker about every order whose outcome is unknown; never resubmit blindly."""
@@ -248,6 +358,7 @@ class OrderRouter:
             take_profit=request.take_profit,
             created_at=self._clock.now(),
             note=note,
+            anchor=request.anchor,
         )
 
     async def _send(self, intent: OrderIntent) -> Order:
@@ -295,6 +406,18 @@ class OrderRouter:
                 **fields,
             },
         )
+
+
+def _shows_terms(
+    order: Order, qty: Decimal | None, price: Decimal | None, stop_price: Decimal | None
+) -> bool:
+    """True when ``order`` visibly carries every given term (a stop-limit's trigger is not visible)."""
+    visible_stop = order.price if order.order_type is OrderType.STOP else None
+    return (
+        (qty is None or order.qty == qty)
+        and (price is None or (order.order_type is not OrderType.STOP and order.price == price))
+        and (stop_price is None or visible_stop == stop_price)
+    )
 
 
 def _evolve_status(order: Order, status: OrderStatus, reason: str) -> Order:

@@ -229,6 +229,90 @@ def test_an_uncommitted_transaction_is_lost_when_the_process_is_killed(db_path: 
         assert store.next_order_seq() == 2
 
 
+# -- deferred commits -------------------------------------------------------------------------------------
+
+
+def committed_kinds(db_path: Path) -> list[str]:
+    """What another process would see: the events committed to the file."""
+    with SqliteStorage.open(db_path, readonly=True) as reader:
+        return [e[2] for e in reader.events()]
+
+
+def test_a_deferred_transaction_is_read_at_once_but_committed_with_the_next_transaction(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        with store.transaction(defer_commit=True):
+            store.append_event(T0, "answer", {})
+        assert [e[2] for e in store.events()] == ["answer"]
+        assert committed_kinds(db_path) == []
+        with store.transaction():
+            store.append_event(T0, "next_intent", {})
+        assert committed_kinds(db_path) == ["answer", "next_intent"]
+
+
+def test_a_single_write_or_flush_commits_a_deferred_transaction(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        with store.transaction(defer_commit=True):
+            store.append_event(T0, "first", {})
+        store.set_meta("last_bar", "x")
+        assert committed_kinds(db_path) == ["first"]
+        with store.transaction(defer_commit=True):
+            store.append_event(T0, "second", {})
+        store.flush()
+        store.flush()  # nothing left: harmless
+        assert committed_kinds(db_path) == ["first", "second"]
+
+
+def test_a_deferred_transaction_is_committed_on_close(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store, store.transaction(defer_commit=True):
+        store.append_event(T0, "answer", {})
+    assert committed_kinds(db_path) == ["answer"]
+
+
+def test_a_failed_transaction_after_a_deferred_one_keeps_the_deferred_writes(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        with store.transaction(defer_commit=True):
+            store.append_event(T0, "answer", {})
+        with pytest.raises(RuntimeError), store.transaction():
+            store.append_event(T0, "doomed", {})
+            raise RuntimeError
+        assert [e[2] for e in store.events()] == ["answer"]
+        store.flush()
+    assert committed_kinds(db_path) == ["answer"]
+
+
+def test_the_order_sequence_never_repeats_across_deferred_and_failed_transactions(db_path: Path) -> None:
+    with SqliteStorage.open(db_path) as store:
+        with store.transaction(defer_commit=True):
+            first = store.next_order_seq()
+        with pytest.raises(RuntimeError), store.transaction():
+            second = store.next_order_seq()
+            raise RuntimeError
+        third = store.next_order_seq()
+    assert first < second < third
+
+
+def test_a_deferred_transaction_is_lost_when_the_process_is_killed_the_ones_before_are_not(
+    db_path: Path,
+) -> None:
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from datetime import UTC, datetime
+        from app.adapters.storage.sqlite import SqliteStorage
+        store = SqliteStorage.open({str(db_path)!r})
+        ts = datetime.now(UTC)
+        with store.transaction():
+            store.append_event(ts, "intent", {{}})
+        with store.transaction(defer_commit=True):
+            store.append_event(ts, "answer", {{}})
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
+    assert done.returncode == -9
+    assert committed_kinds(db_path) == ["intent"]
+
+
 # -- read-only ---------------------------------------------------------------------------------------------
 
 

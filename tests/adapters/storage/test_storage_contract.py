@@ -620,3 +620,14 @@ def test_a_closed_store_refuses_to_be_used(store: Storage) -> None:
 def test_closing_twice_is_harmless(store: Storage) -> None:
     store.close()
     store.close()
+
+
+def test_a_deferred_transaction_is_read_back_at_once_and_survives_a_later_rollback(store: Storage) -> None:
+    store.record_intent(an_intent())
+    with store.transaction(defer_commit=True):
+        store.save_order(an_order(status=OrderStatus.ACCEPTED))
+    assert store.get_order("demo-00000001").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+    with pytest.raises(Boom):
+        fail_inside_a_transaction(store, lambda: store.save_order(an_order(status=OrderStatus.CANCELLED)))
+    store.flush()
+    assert store.get_order("demo-00000001").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]

@@ -89,10 +89,11 @@ def _create_private(path: Path) -> None:
 
 @final
 class _Transaction:
-    __slots__ = ("_store",)
+    __slots__ = ("_defer", "_store")
 
-    def __init__(self, store: SqliteStorage) -> None:
+    def __init__(self, store: SqliteStorage, defer: bool) -> None:
         self._store = store
+        self._defer = defer
 
     def __enter__(self) -> None:
         self._store._begin()
@@ -101,7 +102,7 @@ class _Transaction:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc_type is None:
-            self._store._commit()
+            self._store._commit(defer=self._defer)
         else:
             self._store._rollback()
 
@@ -115,6 +116,9 @@ class SqliteStorage:
         self._path = path
         self._readonly = readonly
         self._depth = 0
+        # A transaction whose COMMIT was deferred (``transaction(defer_commit=True)``) and is still open:
+        # the next transaction joins it (inside a savepoint) and commits both; ``flush``/``close`` commit it.
+        self._deferred = False
         self._last_order_seq = 0
 
     @classmethod
@@ -210,26 +214,46 @@ class SqliteStorage:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def transaction(self) -> _Transaction:
-        """Group writes: all commit at the end of the block, or none if it raises. Nestable."""
-        return _Transaction(self)
+    def transaction(self, *, defer_commit: bool = False) -> _Transaction:
+        """Group writes: all commit at the end of the block, or none if it raises. Nestable.
+
+        ``defer_commit`` (outermost block only) leaves the COMMIT to the next transaction, write or ``flush``:
+        for writes a crash may lose because they can be had again (a broker's answer to an intent that is
+        already durable), it saves a commit on the order path. The same connection reads them at once.
+        """
+        return _Transaction(self, defer_commit)
+
+    @_translated
+    def flush(self) -> None:
+        """Commit the deferred transaction, if one is open."""
+        if self._deferred and self._depth == 0:
+            self._deferred = False
+            self._conn.execute("COMMIT")
 
     @_translated
     def _begin(self) -> None:
-        if self._depth == 0:
+        if self._depth == 0 and not self._deferred:
             self._conn.execute("BEGIN IMMEDIATE")
         else:
+            # Below an open transaction, or joining a deferred one: a rollback must keep what came before.
             self._conn.execute(f"SAVEPOINT s{self._depth}")
         self._depth += 1
 
     @_translated
-    def _commit(self) -> None:
+    def _commit(self, *, defer: bool = False) -> None:
         self._depth -= 1
         try:
-            if self._depth == 0:
-                self._conn.execute("COMMIT")
-            else:
+            if self._depth > 0:
                 self._conn.execute(f"RELEASE SAVEPOINT s{self._depth}")
+            elif self._deferred:
+                self._conn.execute("RELEASE SAVEPOINT s0")
+                if not defer:
+                    self._deferred = False
+                    self._conn.execute("COMMIT")
+            elif defer:
+                self._deferred = True
+            else:
+                self._conn.execute("COMMIT")
         except sqlite3.Error:
             self._depth += 1
             self._rollback()
@@ -240,18 +264,34 @@ class SqliteStorage:
         self._depth -= 1
         # An error such as SQLITE_FULL may already have ended the transaction on SQLite's side.
         if not self._conn.in_transaction:
+            self._deferred = False
             return
-        if self._depth == 0:
+        if self._depth == 0 and not self._deferred:
             self._conn.execute("ROLLBACK")
         else:
             self._conn.execute(f"ROLLBACK TO SAVEPOINT s{self._depth}")
             self._conn.execute(f"RELEASE SAVEPOINT s{self._depth}")
+
+    def _write(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> sqlite3.Cursor:
+        """One statement outside any transaction commits on its own, and commits a deferred one with it."""
+        if self._depth == 0 and self._deferred:
+            cursor = self._conn.execute(sql, params)
+            self._deferred = False
+            self._conn.execute("COMMIT")
+            return cursor
+        return self._conn.execute(sql, params)
 
     # -- orders ---------------------------------------------------------------------------------
 
     @_translated
     def next_order_seq(self) -> int:
         """A sequence number never returned before by this store (used for client order ids)."""
+        if self._depth == 0:
+            with self.transaction():
+                return self._next_order_seq()
+        return self._next_order_seq()
+
+    def _next_order_seq(self) -> int:
         # The counter exists after the first call: a plain UPDATE is cheaper than the upsert that creates it.
         found = self._conn.execute(_ORDER_SEQ_NEXT, (_ORDER_SEQ,)).fetchall()
         if not found:
@@ -275,7 +315,7 @@ class SqliteStorage:
             raise Refused(msg)
         created = ts_text(intent.created_at)
         if self._depth == 0:
-            with self.transaction():
+            with self.transaction():  # joins (and commits) a deferred transaction too
                 self._insert_intent(intent, created)
         else:
             self._insert_intent(intent, created)
@@ -302,7 +342,7 @@ class SqliteStorage:
     @_translated
     def save_order(self, order: Order) -> None:
         """Insert or update an order's current state (keyed by client order id)."""
-        self._conn.execute(rows.ORDER_UPSERT, rows.order_params(order))
+        self._write(rows.ORDER_UPSERT, rows.order_params(order))
 
     @_translated
     def get_order(self, client_order_id: str) -> Order | None:
@@ -327,7 +367,7 @@ class SqliteStorage:
     @_translated
     def add_fill(self, fill: Fill) -> bool:
         """Record a fill; False (and no change) if its fill id is already recorded."""
-        return self._conn.execute(rows.FILL_INSERT, rows.fill_params(fill)).rowcount == 1
+        return self._write(rows.FILL_INSERT, rows.fill_params(fill)).rowcount == 1
 
     @_translated
     def fills(self, client_order_id: str | None = None) -> Sequence[Fill]:
@@ -341,11 +381,11 @@ class SqliteStorage:
     @_translated
     def save_position(self, position: Position) -> None:
         """Insert or replace the open position of (asset, symbol)."""
-        self._conn.execute(rows.POSITION_UPSERT, rows.position_params(position))
+        self._write(rows.POSITION_UPSERT, rows.position_params(position))
 
     @_translated
     def delete_position(self, asset: Asset, symbol: str) -> None:
-        self._conn.execute("DELETE FROM positions WHERE asset = ? AND symbol = ?", (asset, symbol))
+        self._write("DELETE FROM positions WHERE asset = ? AND symbol = ?", (asset, symbol))
 
     @_translated
     def positions(self) -> Sequence[Position]:
@@ -353,7 +393,7 @@ class SqliteStorage:
 
     @_translated
     def add_trade(self, trade: ClosedTrade) -> None:
-        self._conn.execute(rows.TRADE_INSERT, rows.trade_params(trade))
+        self._write(rows.TRADE_INSERT, rows.trade_params(trade))
 
     @_translated
     def trades(self) -> Sequence[ClosedTrade]:
@@ -362,7 +402,7 @@ class SqliteStorage:
     @_translated
     def save_account(self, snapshot: AccountSnapshot) -> None:
         """Replace the asset's latest wallet valuation."""
-        self._conn.execute(rows.ACCOUNT_UPSERT, rows.account_params(snapshot))
+        self._write(rows.ACCOUNT_UPSERT, rows.account_params(snapshot))
 
     @_translated
     def accounts(self) -> Sequence[AccountSnapshot]:
@@ -377,7 +417,7 @@ class SqliteStorage:
         Decimal, datetime, date and enum values in ``fields`` are stored as strings.
         """
         params = (ts_text(ts), kind, rows.fields_json(fields))
-        return int(self._conn.execute(rows.EVENT_INSERT, params).lastrowid or 0)
+        return int(self._write(rows.EVENT_INSERT, params).lastrowid or 0)
 
     def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]:
         """Journal entries after ``after_seq`` in sequence order, optionally of one ``kind`` only."""
@@ -405,9 +445,14 @@ class SqliteStorage:
 
     @_translated
     def set_meta(self, key: str, value: str) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     @_translated
     def close(self) -> None:
-        """Close the file; an open transaction is rolled back. Closing twice is harmless."""
+        """Close the file: a deferred transaction is committed, an open one rolled back. Closing twice is
+        harmless."""
+        if self._deferred and self._depth == 0:
+            self._deferred = False
+            self._conn.execute("COMMIT")
+        self._deferred = False
         self._conn.close()
