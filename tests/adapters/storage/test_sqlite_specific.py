@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -232,13 +232,22 @@ def test_an_uncommitted_transaction_is_lost_when_the_process_is_killed(db_path: 
 # -- deferred commits -------------------------------------------------------------------------------------
 
 
+def fail_after(store: SqliteStorage, work: Callable[[], object]) -> None:
+    """Run ``work`` in a transaction that then fails."""
+    with store.transaction():
+        work()
+        raise RuntimeError
+
+
 def committed_kinds(db_path: Path) -> list[str]:
     """What another process would see: the events committed to the file."""
     with SqliteStorage.open(db_path, readonly=True) as reader:
         return [e[2] for e in reader.events()]
 
 
-def test_a_deferred_transaction_is_read_at_once_but_committed_with_the_next_transaction(db_path: Path) -> None:
+def test_a_deferred_transaction_is_read_at_once_but_committed_with_the_next_transaction(
+    db_path: Path,
+) -> None:
     with SqliteStorage.open(db_path) as store:
         with store.transaction(defer_commit=True):
             store.append_event(T0, "answer", {})
@@ -272,9 +281,8 @@ def test_a_failed_transaction_after_a_deferred_one_keeps_the_deferred_writes(db_
     with SqliteStorage.open(db_path) as store:
         with store.transaction(defer_commit=True):
             store.append_event(T0, "answer", {})
-        with pytest.raises(RuntimeError), store.transaction():
-            store.append_event(T0, "doomed", {})
-            raise RuntimeError
+        with pytest.raises(RuntimeError):
+            fail_after(store, lambda: store.append_event(T0, "doomed", {}))
         assert [e[2] for e in store.events()] == ["answer"]
         store.flush()
     assert committed_kinds(db_path) == ["answer"]
@@ -284,9 +292,10 @@ def test_the_order_sequence_never_repeats_across_deferred_and_failed_transaction
     with SqliteStorage.open(db_path) as store:
         with store.transaction(defer_commit=True):
             first = store.next_order_seq()
-        with pytest.raises(RuntimeError), store.transaction():
-            second = store.next_order_seq()
-            raise RuntimeError
+        taken: list[int] = []
+        with pytest.raises(RuntimeError):
+            fail_after(store, lambda: taken.append(store.next_order_seq()))
+        (second,) = taken
         third = store.next_order_seq()
     assert first < second < third
 
