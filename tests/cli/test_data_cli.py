@@ -44,8 +44,10 @@ def test_importing_a_folder_caches_every_symbol_and_reports_each(tmp_path: Path)
     result = invoke(data, "import", str(SPOT_5M), "--home", str(tmp_path))
 
     assert result.exit_code == 0, result.output
-    assert sum(line.startswith(("ADABTC 5m", "ETHBTC 5m")) for line in result.output.splitlines()) == 2
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+    lines = result.output.splitlines()
+    assert sum(line.startswith(("spot ADABTC 5m", "spot ETHBTC 5m")) for line in lines) == 2
+    assert f"cache: {tmp_path / 'cache' / 'spot'} (market spot)" in lines
+    assert sorted(p.name for p in (tmp_path / "cache" / "spot").iterdir()) == sorted(
         p.stem for p in SPOT_5M.glob("*.csv")
     )
 
@@ -84,7 +86,7 @@ def test_a_file_that_cannot_be_read_is_named_the_rest_imported_and_the_status_is
     assert result.exit_code == 2
     assert "BAD.csv: missing column(s) high, low, close, volume" in result.output
     assert "1 of 2 file(s) not imported" in result.output
-    assert (tmp_path / "cache" / "ETHBTC" / "5m").is_dir()
+    assert (tmp_path / "cache" / "spot" / "ETHBTC" / "5m").is_dir()
 
 
 def test_importing_a_path_that_does_not_exist_exits_2(tmp_path: Path) -> None:
@@ -108,6 +110,7 @@ def test_the_list_shows_each_cached_series_with_its_bars_and_span(tmp_path: Path
 
     assert listed["series"] == [
         {
+            "market": "spot",
             "symbol": "ETHBTC",
             "timeframe": "5m",
             "bars": 5760,
@@ -115,6 +118,60 @@ def test_the_list_shows_each_cached_series_with_its_bars_and_span(tmp_path: Path
             "last": "2018-01-30T04:50:00+00:00",
         }
     ]
+
+
+def test_the_same_symbol_imported_for_spot_and_linear_is_two_series_and_the_list_shows_both(
+    tmp_path: Path,
+) -> None:
+    spot, linear = tmp_path / "spot" / "BTCUSDT.csv", tmp_path / "linear" / "BTCUSDT.csv"
+    for path, source in ((spot, SPOT_5M / "ETHBTC.csv"), (linear, SPOT_5M / "LTCBTC.csv")):
+        path.parent.mkdir()
+        path.write_bytes(source.read_bytes())
+
+    spot_import = invoke(data, "import", str(spot), "--home", str(tmp_path / "home"))
+    linear_import = invoke(
+        data, "import", str(linear), "--market", "linear", "--home", str(tmp_path / "home")
+    )
+    table = invoke(data, "list", "--home", str(tmp_path / "home")).output.splitlines()
+    listed = json.loads(invoke(data, "list", "--home", str(tmp_path / "home"), "--json").output)
+
+    assert spot_import.output.splitlines()[-2].startswith("spot BTCUSDT 5m: 5760 read, 5760 kept")
+    assert linear_import.output.splitlines()[-2].startswith("linear BTCUSDT 5m: 5760 read, 5760 kept")
+    assert table[1].split() == ["market", "symbol", "timeframe", "bars", "first", "..", "last", "(UTC)"]
+    assert [line.split()[:4] for line in table[2:]] == [
+        ["spot", "BTCUSDT", "5m", "5760"],
+        ["linear", "BTCUSDT", "5m", "5760"],
+    ]
+    assert listed["cache"] == str(tmp_path / "home" / "cache")
+    assert [(s["market"], s["symbol"], s["bars"]) for s in listed["series"]] == [
+        ("spot", "BTCUSDT", 5760),
+        ("linear", "BTCUSDT", 5760),
+    ]
+
+
+def test_a_forex_file_imports_into_the_forex_market(tmp_path: Path) -> None:
+    result = invoke(data, "import", str(SHARED_DATA / "forex_1h" / "EURUSD.csv"), "--market", "forex",
+                    "--home", str(tmp_path))  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2].startswith("forex EURUSD 1h: ")
+    assert (tmp_path / "cache" / "forex" / "EURUSD" / "1h").is_dir()
+    assert not (tmp_path / "cache" / "spot").exists()
+
+
+def test_an_unknown_market_is_refused_naming_the_choices(tmp_path: Path) -> None:
+    result = invoke(data, "import", str(SPOT_5M), "--market", "perp", "--home", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "'spot', 'linear', 'inverse', 'forex', 'options'" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_cli_offers_exactly_the_caches_markets() -> None:
+    from app.bootstrap.bar_cache import MARKETS
+    from app.cli import data as data_cli
+
+    assert data_cli.MARKETS == MARKETS
 
 
 def test_a_download_from_bybit_caches_the_closed_bars(tmp_path: Path, fake: FakeBybit) -> None:
@@ -129,10 +186,33 @@ def test_a_download_from_bybit_caches_the_closed_bars(tmp_path: Path, fake: Fake
 
     assert result.exit_code == 0, result.output
     listed = json.loads(invoke(data, "list", "--home", home, "--json").output)["series"]
-    assert [(s["symbol"], s["bars"], s["last"]) for s in listed] == [
-        ("BTCUSDT", 30, "2024-01-08T11:59:00+00:00"),
-        ("ETHUSDT", 30, "2024-01-08T11:59:00+00:00"),
+    assert [(s["market"], s["symbol"], s["bars"], s["last"]) for s in listed] == [
+        ("spot", "BTCUSDT", 30, "2024-01-08T11:59:00+00:00"),
+        ("spot", "ETHUSDT", 30, "2024-01-08T11:59:00+00:00"),
     ]
+
+
+def test_a_linear_download_is_cached_in_the_linear_market_apart_from_spot(
+    tmp_path: Path, fake: FakeBybit
+) -> None:
+    perp = fake.add_klines("linear", "BTCUSDT", "1", start=T0 - timedelta(minutes=30), base_price=42100)
+    fake.add_klines("spot", "BTCUSDT", "1", start=T0 - timedelta(minutes=30), base_price=42000, seed=2)
+    home = str(tmp_path)
+    common = ("--since", "2024-01-08T11:30", "--until", "2024-01-08T12:00Z", "--endpoint", fake.rest_url)
+
+    linear = invoke(data, "download", "BTCUSDT", "--category", "linear", *common, "--home", home)
+    spot = invoke(data, "download", "BTCUSDT", *common, "--home", home)
+
+    assert linear.exit_code == 0, linear.output
+    assert spot.exit_code == 0, spot.output
+    assert "linear BTCUSDT 1m: 30 read, 30 kept" in linear.output
+    listed = json.loads(invoke(data, "list", "--home", home, "--json").output)["series"]
+    assert [(s["market"], s["symbol"], s["bars"]) for s in listed] == [
+        ("spot", "BTCUSDT", 30),
+        ("linear", "BTCUSDT", 30),
+    ]
+    stored = pd.read_parquet(next((tmp_path / "cache" / "linear" / "BTCUSDT" / "1m").glob("*.parquet")))
+    assert list(stored["close"]) == [float(perp.bar(i)[4]) for i in range(30)]
 
 
 def test_a_download_without_network_says_so_and_exits_2(tmp_path: Path, closed_port: str) -> None:

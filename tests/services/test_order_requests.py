@@ -6,14 +6,15 @@ from decimal import Decimal as D
 
 import attrs
 
-from app.domain.values import Asset, Side
+from app.domain.values import Asset, Side, SlTpAnchor
 from app.services.order_requests import OrderRequest
 
 
 def test_a_resized_request_changes_only_its_size_and_stop():
     request = OrderRequest(
-        "s1", Asset.FUTURES, "BTCUSDT", Side.SELL, D(3), D(100), D(104), D(90), reduce_only=True, reason="why"
-    )
+        "s1", Asset.FUTURES, "BTCUSDT", Side.SELL, D(3), D(100), D(104), D(90), reduce_only=True, reason="why",
+        anchor=SlTpAnchor(D(100), stop_loss_relative=True),
+    )  # fmt: skip
 
     sized = request.sized(D("1.5"), D(103))
 

@@ -47,6 +47,7 @@ __all__ = [
     "RateLimit",
     "Reply",
     "documented",
+    "documented_instruments",
     "reference_dir",
 ]
 
@@ -213,8 +214,8 @@ class KlineSeries:
 class FakeBybit:
     """The fake exchange. Use as a context manager; every method is thread-safe.
 
-    ``requests`` records every REST call; ``ack_delay`` (seconds, default 0.02) holds back
-    subscription acks the way a network round trip would.
+    ``requests`` records every REST call, ``connections`` counts stream connections per channel;
+    ``ack_delay`` (seconds, default 0.02) holds back subscription acks the way a network round trip would.
     """
 
     def __init__(self, *, now: datetime | None = None) -> None:
@@ -233,6 +234,7 @@ class FakeBybit:
         self._subscribed = threading.Condition(self._lock)
         self._subscriptions: Counter[str] = Counter()
         self._clients: dict[ServerConnection, tuple[str, set[str]]] = {}
+        self.connections: Counter[str] = Counter()  # stream connections accepted, per channel
         self._stopping = threading.Event()
         self.ack_delay = 0.02
         self._threads: list[threading.Thread] = []
@@ -312,6 +314,18 @@ class FakeBybit:
         """The next ``times`` requests to ``path`` meet ``fault`` instead of their answer."""
         with self._lock:
             self._faults[path].extend([fault] * times)
+
+    def add_instrument(self, category: str, symbol: str, **fields: Any) -> dict[str, Any]:
+        """Serve ``symbol`` in ``category``'s instruments-info: the category's first documented instrument with
+        ``symbol``, its base coin (``symbol`` less the quote coin) and ``fields`` replaced. Returns the entry."""
+        with self._lock:
+            listed = self.instruments_by_category.setdefault(category, [])
+            template = next(iter(documented_instruments(category)))
+            quote = str(template["quoteCoin"])
+            base = symbol.removesuffix(quote) if symbol.endswith(quote) and symbol != quote else symbol
+            entry = {**json.loads(json.dumps(template)), "symbol": symbol, "baseCoin": base, **fields}
+            listed[:] = [item for item in listed if item["symbol"] != symbol] + [entry]
+        return entry
 
     def add_klines(
         self,
@@ -486,6 +500,7 @@ class FakeBybit:
         channel = connection.request.path.rstrip("/").rsplit("/", 1)[-1]
         with self._lock:
             self._clients[connection] = (channel, set())
+            self.connections[channel] += 1
         try:
             for raw in connection:
                 self._on_ws_message(connection, channel, json.loads(raw))
@@ -554,6 +569,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet."""
+
+
+def documented_instruments(category: str) -> list[dict[str, Any]]:
+    """The documented instruments-info entries of ``category`` (spot, linear, option)."""
+    found = _by_category(documented("market__instrument")).get(category)
+    if not found:
+        msg = f"the reference documents no {category} instrument"
+        raise KeyError(msg)
+    return found
 
 
 def _matching(items: list[dict[str, Any]], request: FakeRequest) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Wiring for the market-data commands: ``app data import|list|download`` and ``app universe``.
 
-The bar cache lives in ``<home>/cache`` (``home`` resolved as for a paper run). Bybit is reached through its
-public client only (no keys); ``endpoint`` replaces pybit's base URL (a loopback fake in tests).
+The bar cache lives in ``<home>/cache/<market>`` (``home`` resolved as for a paper run; the markets in
+``bootstrap/bar_cache.py``). Bybit is reached through its public client only (no keys); ``endpoint`` replaces
+pybit's base URL (a loopback fake in tests).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final, final
+from typing import final
 
 import attrs
 import trio
@@ -18,6 +19,7 @@ import trio
 from app.adapters.feeds.bybit import AsyncBybitPublicClient, BybitClientConfig, BybitFeed, BybitPublicClient
 from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, load_bars
 from app.adapters.storage.parquet import ParquetBarCache
+from app.bootstrap.bar_cache import cache_folder, home_cache, home_caches, market_of_category
 from app.bootstrap.paper import resolve_home
 from app.domain.resample import BarBatch
 from app.domain.timeframes import format_timeframe, parse_timeframe
@@ -36,23 +38,27 @@ from app.services.symbol_universe import (
 )
 
 __all__ = [
-    "CACHE_FOLDER",
     "DownloadRequest",
     "bybit_universe",
     "data_files",
     "download_bars",
     "open_cache",
+    "open_caches",
     "replay_universe",
 ]
 
 log = logging.getLogger("app.data")
 
-CACHE_FOLDER: Final = "cache"
+
+def open_cache(home: Path | None, market: str) -> ParquetBarCache:
+    """The ``market`` bar cache of the home folder (``--home``, ``APP_HOME``, config, platform default)."""
+    return home_cache(resolve_home(home, load_config(None)), market)
 
 
-def open_cache(home: Path | None) -> ParquetBarCache:
-    """The bar cache of the home folder (``--home``, ``APP_HOME``, config, platform default)."""
-    return ParquetBarCache(resolve_home(home, load_config(None)) / CACHE_FOLDER)
+def open_caches(home: Path | None) -> tuple[Path, list[tuple[str, ParquetBarCache]]]:
+    """The home's cache folder and every market's cache in it, for ``app data list``."""
+    resolved = resolve_home(home, load_config(None))
+    return cache_folder(resolved), home_caches(resolved)
 
 
 def data_files(source: Path) -> list[Path]:
@@ -80,7 +86,8 @@ def data_files(source: Path) -> list[Path]:
 @final
 @attrs.frozen
 class DownloadRequest:
-    """``app data download``: bars of ``symbols`` from ``since`` until ``until`` (default: now)."""
+    """``app data download``: bars of ``symbols`` from ``since`` until ``until`` (default: now), cached in
+    the market of Bybit's ``category``."""
 
     symbols: tuple[str, ...]
     timeframe: str
@@ -96,13 +103,13 @@ def _client(endpoint: str | None, testnet: bool) -> AsyncBybitPublicClient:
 
 
 def download_bars(request: DownloadRequest, on_progress: Callable[[str, int], None]) -> list[RepairReport]:
-    """Fetch every symbol's closed bars from Bybit into the cache, symbol by symbol.
+    """Fetch every symbol's closed bars from Bybit into the cache of its category's market, symbol by symbol.
 
     Raises:
         BrokerUnavailable: Bybit cannot be reached (no network); DataError: it refused or a symbol is unknown.
     """
     timeframe = format_timeframe(parse_timeframe(request.timeframe))
-    cache = open_cache(request.home)
+    cache = open_cache(request.home, market_of_category(request.category))
     testnet = load_config(None).feeds.bybit.testnet
     feed = BybitFeed(
         request.symbols, timeframe, client=_client(request.endpoint, testnet), category=request.category

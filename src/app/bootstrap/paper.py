@@ -15,24 +15,29 @@ from typing import final
 import attrs
 import platformdirs
 
-from app.adapters.brokers.sim import SimBroker, SimConfig
+from app.adapters.brokers.sim import FundingSeries, SimBroker, SimConfig
 from app.adapters.feeds.replay import ReplayFeed
 from app.adapters.feeds.synthetic import SyntheticFeed
 from app.adapters.logging import setup_logging
 from app.adapters.storage.sqlite import SqliteStorage
+from app.bootstrap.bar_cache import home_cache, market_of_category
+from app.bootstrap.funding import replay_funding_rates
+from app.bootstrap.live_feed import LiveStart, bybit_category, bybit_paper_feed, instrument_rules, live_start
 from app.domain.errors import ValidationFailed
 from app.domain.fills import FillCosts
 from app.domain.money import to_decimal
-from app.domain.symbols import generic_instrument
 from app.domain.values import Asset
 from app.learning.strategies.signals import warmup_bars
 from app.learning.strategies.spec import StrategySpec, load_spec, parse_spec
+from app.ports.bar_store import BarStore
 from app.ports.broker import Broker
+from app.ports.errors import DataError, StorageError
 from app.ports.market_data import MarketData
 from app.ports.storage import Storage
 from app.services.app_runtime import AppRuntime, RunStatus, credential_env_names
 from app.services.bankroll_manager import BankrollManager
 from app.services.budget_manager import BudgetManager
+from app.services.cluster_learner import learned_clusters
 from app.services.config_manager import load_config
 from app.services.config_schema import AppConfig
 from app.services.data_manager import DataManager
@@ -66,6 +71,10 @@ __all__ = [
 HOME_ENV = "APP_HOME"
 # Bars of history the data manager keeps per symbol at least (the strategies' warm-up may ask for more).
 MIN_HISTORY = 1000
+# A symbol's new bars are appended once this many are held, or once the oldest has waited this long: a
+# crash loses at most that much of the cache (the run's trades are in SQLite, not here).
+CACHE_FLUSH_EVERY = 500
+CACHE_FLUSH_AFTER_S = 300.0
 
 
 @final
@@ -92,8 +101,11 @@ class PaperRun:
     home: Path
     config: AppConfig
     specs: tuple[StrategySpec, ...]
+    data: DataManager | None = None
 
     def close(self) -> None:
+        if self.data is not None:
+            self.data.flush()  # the runtime flushes when it stops; this covers a run that never started it
         self.storage.close()
 
 
@@ -122,6 +134,7 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
     specs = tuple(load_spec(path) for path in options.specs)
     feed, specs = _build_feed(config, options, specs)
     _check_coverage(feed, specs)
+    funding = replay_funding_rates(config, options.feed, options.data, specs)
 
     home = resolve_home(options.home, config)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -132,6 +145,16 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         secret_env_vars=_secret_env_vars(config),
     )
     storage = open_store(home, config)
+    try:
+        live = live_start(feed, storage)
+        cache = _bar_cache(feed, config, home)  # may move an old cache's series into spot first
+    except (DataError, StorageError):
+        storage.close()
+        raise
+    # The learned clusters need their correlation window of bars in memory.
+    data_manager = _data_manager(
+        feed, specs, store=cache, min_history=config.exposure.correlation.window_bars + 2
+    )
     wired = wire_paper(
         config,
         specs,
@@ -140,9 +163,13 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         on_status=on_status,
         status_interval=options.status_interval or config.runtime.status_interval_s,
         max_bars=options.bars,
-        data_manager=_data_manager(feed, specs),
+        data_manager=data_manager,
+        live=live,
+        funding_rates=funding,
     )
-    return PaperRun(runtime=wired.runtime, storage=storage, home=home, config=config, specs=specs)
+    return PaperRun(
+        runtime=wired.runtime, storage=storage, home=home, config=config, specs=specs, data=data_manager
+    )
 
 
 @final
@@ -170,15 +197,19 @@ def wire_paper(
     data_manager: DataManager | None = None,
     environ: Mapping[str, str] | None = None,
     operator_services: bool = True,
+    live: LiveStart | None = None,
+    funding_rates: Mapping[str, FundingSeries] | None = None,
 ) -> PaperServices:
     """Rebuild the paper venues from ``storage``'s journal and wire every service of a paper run over ``feed``.
 
     ``operator_services=False`` leaves the budget, registry, sessions and credentials out of the runtime's
-    operator actions (they still run in the order pipeline).
+    operator actions (they still run in the order pipeline). ``live`` carries a live feed's instrument rules,
+    ticker stream and warm-up horizon. ``funding_rates`` (symbol -> series) are charged to futures positions.
     """
+    live = live or LiveStart()
     clock = MarketClock()
     assets = sorted({s.asset for s in specs}, key=list(Asset).index) or [Asset.SPOT]
-    sims = {asset: _sim_broker(config, asset) for asset in assets}
+    sims = {asset: _sim_broker(config, asset, live, funding_rates or {}) for asset in assets}
     for sim in sims.values():
         sim.restore(storage.orders(), storage.fills(), storage.positions(), intents=storage.intent)
     brokers: dict[Asset, Broker] = dict(sims)
@@ -194,13 +225,14 @@ def wire_paper(
         {a: config.get_asset(a).risk.max_notional_per_order for a in assets},
     )
     budget = BudgetManager(budget_from(config, assets), storage=storage, clock=clock)
+    exposure = ExposureManager(exposure_limits_from(config), clusters_from(config))
     router = OrderRouter(
         brokers=brokers,
         storage=storage,
         clock=clock,
         risk=risk,
         budget=budget,
-        exposure=ExposureManager(exposure_limits_from(config), clusters_from(config)),
+        exposure=exposure,
         registry=registry,
     )
     sl_tp = SlTpManager(brokers=brokers, storage=storage)
@@ -231,6 +263,9 @@ def wire_paper(
         live_credentials=credential_env_names(config) if operator_services else None,
         environ=environ,
         data_manager=data_manager,
+        clusters=learned_clusters(config, exposure, data_manager, feed, storage, clock),
+        quotes=live.quotes,
+        warm_up_through=live.warm_up_through,
     )
     return PaperServices(runtime, registry, budget, sessions, sims, clock)
 
@@ -258,14 +293,39 @@ def _build_feed(
             speed=speed,
         )
         return feed, specs or _default_specs(feed)
-    msg = f"feed {kind!r} cannot drive a paper run here: use synthetic or replay"
+    if kind == "bybit":
+        live, asset = bybit_paper_feed(
+            config, specs, data_given=options.data is not None, speed_given=options.speed_given
+        )
+        return live, specs or _default_specs(live, asset)
+    msg = f"feed {kind!r} cannot drive a paper run: use synthetic, replay or bybit"
     raise ValidationFailed("--feed", [("", msg)])
 
 
-def _data_manager(feed: MarketData, specs: Sequence[StrategySpec]) -> DataManager:
-    """The runtime's market-data tap: every symbol of the feed at its own timeframe, in memory only."""
-    history = max([MIN_HISTORY, *(2 * warmup_bars(spec) for spec in specs)])
-    data = DataManager(history=history)
+def _bar_cache(feed: MarketData, config: AppConfig, home: Path) -> BarStore | None:
+    """The home's bar cache of the feed's market when the feed brings market data that is not on disk yet:
+    a Bybit feed's bars go to the cache of its category (``<home>/cache/spot``, ``.../linear``, ...).
+
+    Only a live exchange feed is cached (docs/data.md): a replay is already a file (``app data import``
+    caches it, with the reader's repair report), synthetic prices stored under real symbol names would poison
+    every backtest that reads the cache, and Bybit testnet prices are not the market's.
+    """
+    category = bybit_category(feed)
+    if category is None or config.feeds.bybit.testnet:
+        return None
+    return home_cache(home, market_of_category(category))
+
+
+def _data_manager(
+    feed: MarketData, specs: Sequence[StrategySpec], *, store: BarStore | None = None, min_history: int = 0
+) -> DataManager:
+    """The runtime's market-data tap: every symbol of the feed at its own timeframe. With ``store`` (the bar
+    cache), each symbol warms up from its cached tail and its new bars are appended in batches as they
+    arrive (a failed write is retried and shown in the status line, never fatal to the run)."""
+    history = max([MIN_HISTORY, min_history, *(2 * warmup_bars(spec) for spec in specs)])
+    data = DataManager(
+        history=history, store=store, flush_every=CACHE_FLUSH_EVERY, flush_after=CACHE_FLUSH_AFTER_S
+    )
     for symbol in feed.symbols():
         data.subscribe([symbol], [feed.timeframe(symbol)])
     return data
@@ -275,13 +335,13 @@ def _config_speed(value: object) -> float | None:
     return None if value in (None, "max") else float(str(value))
 
 
-def _default_specs(feed: MarketData) -> tuple[StrategySpec, ...]:
+def _default_specs(feed: MarketData, asset: Asset = Asset.SPOT) -> tuple[StrategySpec, ...]:
     """With no --spec, trade a moving-average cross on every symbol of the feed (the offline demo)."""
     return tuple(
         parse_spec(
             {
                 "id": f"demo-sma-{symbol.lower()}",
-                "asset": "spot",
+                "asset": asset.value,
                 "symbol": symbol,
                 "timeframe": feed.timeframe(symbol),
                 "signal": {
@@ -315,14 +375,16 @@ def _check_coverage(feed: MarketData, specs: Sequence[StrategySpec]) -> None:
         raise ValidationFailed("specs", problems)
 
 
-def _sim_broker(config: AppConfig, asset: Asset) -> SimBroker:
+def _sim_broker(
+    config: AppConfig, asset: Asset, live: LiveStart, funding: Mapping[str, FundingSeries]
+) -> SimBroker:
     settings = config.get_asset(asset)
     return SimBroker(
         SimConfig(
             asset=asset,
             currency=settings.currency,
             starting_cash=to_decimal(settings.paper.start_equity),
-            instruments=lambda symbol: generic_instrument(symbol, asset),
+            instruments=instrument_rules(asset, live.instruments),
             costs=FillCosts(
                 taker_fee=to_decimal(settings.fees.taker),
                 maker_fee=to_decimal(settings.fees.maker),
@@ -330,6 +392,7 @@ def _sim_broker(config: AppConfig, asset: Asset) -> SimBroker:
             ),
             margin=asset is not Asset.SPOT,
             reference_rates={k: to_decimal(v) for k, v in settings.quote_rates.items()},
+            funding_rates=funding if asset is Asset.FUTURES else {},
         )
     )
 

@@ -96,9 +96,15 @@ def status(home: Path | None, as_json: bool, rebuild: bool) -> None:
             report["rebuild"] = check
         else:
             verdict = "matches" if check["consistent"] else "DIFFERS from"
-            click.echo(f"journal rebuild ({check['fills']} fills) {verdict} the stored state")
+            click.echo(
+                f"journal rebuild ({check['fills']} fills, {check['funding']} funding payments) {verdict} "
+                "the stored state"
+            )
             for problem in check["problems"]:
                 click.echo(f"  {problem}")
+            for cash in check["cash"]:
+                if not cash["checked"]:
+                    click.echo(f"  {cash['asset']} cash not compared: {cash['note']}")
         if not check["consistent"]:
             if as_json:
                 click.echo(json.dumps(report, indent=2))
@@ -109,9 +115,14 @@ def status(home: Path | None, as_json: bool, rebuild: bool) -> None:
     if not report["assets"]:
         click.echo("no account snapshot yet")
     for row in report["assets"]:
+        funding = (
+            f"  funding paid {row['funding_paid']} received {row['funding_received']}"
+            if row["funding_payments"]
+            else ""
+        )
         click.echo(
             f"{row['asset']:<8} cash {row['cash']:>14} equity {row['equity']:>14} {row['currency']}"
-            f"  open {row['open_positions']:>3}  trades {row['trades']:>5}"
+            f"  open {row['open_positions']:>3}  trades {row['trades']:>5}{funding}"
         )
 
 

@@ -1,7 +1,10 @@
-"""``app backtest SPEC --data FILE|DIR``: one spec through the backtester, with JSON and HTML reports.
+"""``app backtest SPEC [--data FILE|DIR]``: one spec through the backtester, with JSON and HTML reports.
 
-Bad input (spec, config, data that lacks the spec's symbol or timeframe, a bad --from/--to) exits with
-status 2 before anything is written. With ``--gate``, a failing promotion gate exits with status 1.
+Without ``--data`` the bars come from the home's bar cache of the spec's market (``<home>/cache/spot`` for
+a spot spec, ``.../linear`` for a futures spec, ``.../forex``, ``.../options``), resampled from a shorter
+cached timeframe when the spec's is not cached. Bad input (spec, config, data that lacks the spec's symbol
+or timeframe, nothing cached for it, a bad --from/--to) exits with status 2 before anything is written.
+With ``--gate``, a failing promotion gate exits with status 1.
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ def _summary(metrics: dict[str, Any]) -> str:
 @click.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option(
-    "--data", required=True, type=click.Path(path_type=Path), help="Bars: a file, or a folder of files."
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Bars: a file, or a folder of files. Default: the home's bar cache of the spec's market"
+    " (<home>/cache/spot for spot specs, <home>/cache/linear for futures specs).",
 )
 @click.option("--from", "start", help="First bar time to use (ISO-8601; UTC unless it says otherwise).")
 @click.option("--to", "end", help="Bars from this time on are left out (ISO-8601).")
@@ -96,7 +102,7 @@ def _summary(metrics: dict[str, Any]) -> str:
 @home_option
 def backtest(
     spec: Path,
-    data: Path,
+    data: Path | None,
     start: str | None,
     end: str | None,
     json_out: Path | None,
@@ -113,6 +119,11 @@ def backtest(
     home: Path | None,
 ) -> None:
     """Backtest a strategy SPEC on historical bars and write its validation report.
+
+    The bars come from --data, else from the home's bar cache of the spec's market: spot specs read spot
+    bars, futures specs linear perpetual bars, forex and options specs their own (fill it with
+    `app data import --market M` or `app data download --category C`); a timeframe not cached is resampled
+    from a shorter cached one.
 
     Sharpe and Sortino are annualised per bar: crypto trades 365 days a year, forex 260 days of 24 hours,
     options 252 sessions.
@@ -175,6 +186,7 @@ def backtest(
     click.echo(
         f"backtest {inputs.spec.id}: {bars.symbol} {bars.timeframe}, {len(bars)} bars {first} .. {last}"
     )
+    click.echo(f"data: {inputs.origin}")
     click.echo(_summary(report["metrics"]))
     if run.walkforward is not None:
         click.echo("walk-forward: " + json.dumps(report["walkforward"]["aggregate"]))

@@ -116,8 +116,8 @@ def paper_run_options(status_help: str) -> Callable[[Callable[..., None]], Calla
             ),
             click.option(
                 "--feed",
-                type=click.Choice(["synthetic", "replay"]),
-                help="Market data feed (default: config).",
+                type=click.Choice(["synthetic", "replay", "bybit"]),
+                help="Market data feed (default: config). bybit: live public data, needs network.",
             ),
             click.option(
                 "--data", type=click.Path(path_type=Path), help="Replay data: a file or a folder of files."

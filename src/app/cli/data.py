@@ -1,4 +1,8 @@
-"""``app data``: the bar cache: import files into it, list it, download bars from Bybit into it."""
+"""``app data``: the bar cache: import files into it, list it, download bars from Bybit into it.
+
+The cache has one root per market (``<home>/cache/spot``, ``.../linear``, ...): the same symbol name in two
+markets (spot and perpetual ``BTCUSDT``) is two series. Every command names the market it writes or lists.
+"""
 
 from __future__ import annotations
 
@@ -22,27 +26,42 @@ def parse_utc(text: str, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# Kept in step with app.bootstrap.bar_cache.MARKETS (a test checks): importing bootstrap here would load
+# the adapters for `app --help`.
+MARKETS = ("spot", "linear", "inverse", "forex", "options")
+
+
 @click.group("data")
 def data() -> None:
-    """The bar cache (<home>/cache): import files, list it, download from Bybit."""
+    """The bar cache (<home>/cache/<market>): import files, list it, download from Bybit."""
 
 
 @data.command("import")
 @click.argument("src", type=click.Path(path_type=Path))
+@click.option(
+    "--market",
+    type=click.Choice(MARKETS),
+    default="spot",
+    show_default=True,
+    help="The market the bars are from: spot, linear (USDT perpetuals), inverse, forex or options.",
+)
 @home_option
-def import_(src: Path, home: Path | None) -> None:
-    """Normalise SRC (a data file or a folder of them) into the cache, reporting each symbol's repairs.
+def import_(src: Path, market: str, home: Path | None) -> None:
+    """Normalise SRC (a data file or a folder of them) into the cache of --market, reporting each
+    symbol's repairs.
 
-    CSV, Parquet, Feather, freqtrade (PAIR-TIMEFRAME.feather/.json) and trades files are read; rows are
-    repaired or dropped by the replay reader's rules. A file that cannot be read is named and skipped
-    (the others are imported; the exit status is then 2).
+    The bars are stored as --market's (default: spot): import perpetual bars with --market linear, or a
+    backtest of a spot spec would read them as spot prices. CSV, Parquet, Feather, freqtrade
+    (PAIR-TIMEFRAME.feather/.json) and trades files are read; rows are repaired or dropped by the replay
+    reader's rules. A file that cannot be read is named and skipped (the others are imported; the exit
+    status is then 2).
     """
     from app.bootstrap.data import data_files, open_cache
     from app.ports.errors import DataError
 
     with bad_input_exits():
         files = data_files(src)
-        cache = open_cache(home)
+        cache = open_cache(home, market)
         lines: list[str] = []
         failed: list[str] = []
         with click.progressbar(
@@ -50,12 +69,12 @@ def import_(src: Path, home: Path | None) -> None:
         ) as progress:
             for path in progress:
                 try:
-                    lines.extend(report.summary() for report in cache.import_file(path))
+                    lines.extend(f"{market} {report.summary()}" for report in cache.import_file(path))
                 except DataError as e:
                     failed.append(f"error: {e}")
     for line in lines:
         click.echo(line)
-    click.echo(f"cache: {cache.root}")
+    click.echo(f"cache: {cache.root} (market {market})")
     if failed:
         fail([*failed, f"{len(failed)} of {len(files)} file(s) not imported"])
 
@@ -64,34 +83,37 @@ def import_(src: Path, home: Path | None) -> None:
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(home: Path | None, as_json: bool) -> None:
-    """Every cached symbol and timeframe with its number of bars and span (bar open times, UTC)."""
-    from app.bootstrap.data import open_cache
+    """Every cached series: market, symbol and timeframe with its number of bars and span (bar open times,
+    UTC)."""
+    from app.bootstrap.data import open_caches
 
     with bad_input_exits():
-        cache = open_cache(home)
-        entries = cache.entries()
+        folder, caches = open_caches(home)
+        entries = [(market, e) for market, cache in caches for e in cache.entries()]
     if as_json:
         rows = [
             {
+                "market": market,
                 "symbol": e.symbol,
                 "timeframe": e.timeframe,
                 "bars": e.rows,
                 "first": e.first_ts.isoformat(),
                 "last": e.last_ts.isoformat(),
             }
-            for e in entries
+            for market, e in entries
         ]
-        click.echo(json.dumps({"cache": str(cache.root), "series": rows}, indent=2))
+        click.echo(json.dumps({"cache": str(folder), "series": rows}, indent=2))
         return
     if not entries:
         click.echo(
-            f"the cache in {cache.root} is empty: fill it with `app data import SRC` or `app data download`"
+            f"the cache in {folder} is empty: fill it with `app data import SRC` or `app data download`"
         )
         return
-    click.echo(f"{'symbol':<14} {'timeframe':<9} {'bars':>10}  first .. last (UTC)")
-    for e in entries:
+    click.echo(f"cache: {folder}")
+    click.echo(f"{'market':<8} {'symbol':<14} {'timeframe':<9} {'bars':>10}  first .. last (UTC)")
+    for market, e in entries:
         span = f"{e.first_ts:%Y-%m-%d %H:%M} .. {e.last_ts:%Y-%m-%d %H:%M}"
-        click.echo(f"{e.symbol:<14} {e.timeframe:<9} {e.rows:>10}  {span}")
+        click.echo(f"{market:<8} {e.symbol:<14} {e.timeframe:<9} {e.rows:>10}  {span}")
 
 
 @data.command("download")
@@ -105,7 +127,7 @@ def list_(home: Path | None, as_json: bool) -> None:
     type=click.Choice(["spot", "linear", "inverse"]),
     default="spot",
     show_default=True,
-    help="Bybit product category.",
+    help="Bybit product category; the bars are cached in the market of that name.",
 )
 @click.option("--endpoint", help="Bybit REST base URL (default: pybit's api.bybit.com).")
 @home_option
@@ -119,7 +141,8 @@ def download(
     endpoint: str | None,
     home: Path | None,
 ) -> None:
-    """Download closed bars of SYMBOLS (BTCUSDT ETHUSDT, or comma-separated) into the cache.
+    """Download closed bars of SYMBOLS (BTCUSDT ETHUSDT, or comma-separated) into the cache of --category's
+    market (<home>/cache/spot, .../linear, .../inverse).
 
     Needs network access to Bybit's public market data (no keys).
     """
@@ -153,4 +176,4 @@ def download(
                 ]
             )
     for report in reports:
-        click.echo(report.summary())
+        click.echo(f"{category} {report.summary()}")

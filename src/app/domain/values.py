@@ -6,7 +6,7 @@ not an amount of money; the fill model converts a price once, rounded to the ins
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import final
@@ -23,6 +23,7 @@ __all__ = [
     "Candle",
     "ClosedTrade",
     "Fill",
+    "FundingPayment",
     "Instrument",
     "Liquidity",
     "Order",
@@ -32,8 +33,19 @@ __all__ = [
     "Position",
     "Quote",
     "Side",
+    "SlTpAnchor",
     "TimeInForce",
+    "same_currency",
 ]
+
+# One unit of each is valued at one US dollar by the paper venue and by the journal's rebuild.
+_USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD"})
+
+
+def same_currency(a: str, b: str) -> bool:
+    """True when an amount of ``a`` counts one for one in ``b``: the same code, or the dollar and its
+    stablecoins (a USDT perpetual settles in USDT; a USD bucket values it at par)."""
+    return a == b or (a in _USD_LIKE and b in _USD_LIKE)
 
 
 class Asset(StrEnum):
@@ -162,13 +174,53 @@ class Quote:
     last: float
 
 
+def _positive_price(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if not value > 0:
+        msg = f"{attribute.name} must be a positive price, got {value}"
+        raise ValueError(msg)
+
+
+@final
+@attrs.frozen
+class SlTpAnchor:
+    """The price an entry's stop loss and take profit were computed from, so they can follow its fill.
+
+    A strategy decides on a bar's close (``reference_price``) and its levels are measured from there; the
+    entry fills later, at the next open. Once it fills the levels move to the entry's average fill price,
+    as the backtester places them: a level given as a share of the price (a ``pct`` rule, ``*_relative``)
+    keeps that share, any other (an ATR multiple) keeps its distance in price units.
+    """
+
+    reference_price: Decimal = attrs.field(validator=_positive_price)
+    stop_loss_relative: bool = False
+    take_profit_relative: bool = False
+
+    def move(self, level: Decimal, relative: bool, fill_price: Decimal) -> Decimal:
+        """``level`` (measured from the reference price) measured from ``fill_price`` instead, unrounded."""
+        offset = level - self.reference_price
+        if relative:
+            # offset / reference is the rule's signed share exactly when the level was reference x (1 +/- pct).
+            return fill_price + fill_price * (offset / self.reference_price)
+        return fill_price + offset
+
+    def levels(
+        self, stop_loss: Decimal | None, take_profit: Decimal | None, fill_price: Decimal
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """Both levels moved to ``fill_price`` (None stays None)."""
+        return (
+            None if stop_loss is None else self.move(stop_loss, self.stop_loss_relative, fill_price),
+            None if take_profit is None else self.move(take_profit, self.take_profit_relative, fill_price),
+        )
+
+
 @final
 @attrs.frozen
 class OrderIntent:
     """What order_router decided to send, written to storage before the broker sees it.
 
     ``client_order_id`` is at most 36 characters of ``[A-Za-z0-9_-]`` (see ``app.domain.ids``).
-    ``stop_loss``/``take_profit`` are attached server-side once the entry fills.
+    ``stop_loss``/``take_profit`` are attached server-side once the entry fills: at these levels, or, with an
+    ``anchor``, moved from the price they were computed at to the entry's average fill price.
     """
 
     client_order_id: str
@@ -186,6 +238,7 @@ class OrderIntent:
     take_profit: Decimal | None = None
     created_at: datetime | None = None
     note: str = ""
+    anchor: SlTpAnchor | None = None
 
 
 @final
@@ -232,6 +285,30 @@ class Fill:
     fee_currency: str
     ts: datetime
     liquidity: Liquidity = Liquidity.TAKER
+
+
+@final
+@attrs.frozen
+class FundingPayment:
+    """One perpetual-futures funding settlement on a position: the holder paid ``amount`` of ``currency``
+    (the contract's quote) at funding time ``ts``; negative means it received it. ``position_qty`` is the
+    signed position held then and ``mark`` the price it was valued at: ``amount = qty x mark x rate``.
+    """
+
+    asset: Asset
+    symbol: str
+    ts: datetime
+    rate: Decimal
+    mark: Decimal
+    position_qty: Decimal
+    amount: Decimal
+    currency: str
+
+    @property
+    def funding_id(self) -> str:
+        """``<symbol>@<funding time in UTC>``: a venue settles a symbol once per funding time, so a payment
+        reported again (a duplicated event, a venue replaying it after a restart) has the same id."""
+        return f"{self.symbol}@{self.ts.astimezone(UTC).isoformat()}"
 
 
 @final

@@ -12,6 +12,7 @@ from app.domain.values import (
     Balance,
     Candle,
     Fill,
+    FundingPayment,
     Instrument,
     Order,
     OrderIntent,
@@ -20,8 +21,9 @@ from app.domain.values import (
 
 __all__ = ["Broker", "BrokerEvent", "MarketDriven", "PaperAccount"]
 
-BrokerEvent = Order | Fill
-"""What a broker reports asynchronously: an order's new state, or an execution."""
+BrokerEvent = Order | Fill | FundingPayment
+"""What a broker reports asynchronously: an order's new state, an execution, or a perpetual's funding
+settlement (identified by ``funding_id``: a venue may report the same one again)."""
 
 
 @runtime_checkable
@@ -42,6 +44,29 @@ class Broker(Protocol):
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> Order:
         """Cancel a working order; returns its final state."""
+        ...
+
+    async def amend_order(
+        self,
+        symbol: str,
+        client_order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Change a working order in place, keeping its client id (Bybit /v5/order/amend, IBKR's re-sent order
+        with the same id). ``qty`` is the new total quantity, above what has already filled; ``price`` the
+        limit price; ``stop_price`` the trigger of a stop not yet fired; None keeps a term. Returns the
+        broker's view: the amended order, or with a delay the order still on its old terms (the amended
+        state then arrives through ``drain_events``).
+
+        Raises BrokerRejected when the order is unknown or final (filled, cancelled: Bybit 110001, 110010,
+        170139), or the amendment is invalid (nothing changes, a quantity not above the filled one: 110064,
+        off the tick or lot step, a term the order type does not have); the order is then unchanged.
+        Raises OrderOutcomeUnknown when the answer is lost: the amendment may or may not apply; fetch the
+        order with ``get_order`` rather than amend again.
+        """
         ...
 
     async def get_order(self, client_order_id: str) -> Order | None:
@@ -73,7 +98,7 @@ class Broker(Protocol):
         ...
 
     async def drain_events(self) -> Sequence[BrokerEvent]:
-        """Order updates and fills that happened since the last call, in the order they happened."""
+        """Order updates, fills and funding payments since the last call, in the order they happened."""
         ...
 
 

@@ -546,9 +546,29 @@ class ReplayFeedConfig(ConfigSection):
         raise ValueError(msg)
 
 
+def _url(*schemes: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and (not value.startswith(tuple(f"{s}://" for s in schemes)) or "{" in value):
+            msg = (
+                f"{value!r} is not a base URL: expected {' or '.join(f'{s}://HOST[:PORT]' for s in schemes)}"
+            )
+            raise ValueError(msg)
+        return value
+
+    return AfterValidator(check)
+
+
 class BybitFeedConfig(ConfigSection):
+    """Bybit public market data. ``rest_url``/``ws_url`` None: pybit's (mainnet, or testnet with ``testnet``)."""
+
     testnet: bool = False
     category: Literal["spot", "linear", "inverse", "option"] = "spot"
+    symbols: Symbols = ("BTCUSDT", "ETHUSDT")
+    timeframe: Timeframe = "1m"
+    rest_url: Annotated[str | None, _url("http", "https")] = None
+    ws_url: Annotated[str | None, _url("ws", "wss")] = None
+    warm_up_bars: int = Field(default=200, ge=0)
+    max_catch_up_bars: int = Field(default=1440, ge=0)
 
 
 class FeedsConfig(ConfigSection):

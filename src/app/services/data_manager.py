@@ -12,8 +12,12 @@ timeframe. A slow consumer never blocks the feed: an update it has not read yet 
 one (whose ``bars`` adds up what both stood for) and its ``dropped`` counter goes up.
 
 Bad data: every bar passes ``app.domain.resample.BarCleaner``, the replay reader's rules as they apply to
-bars that arrive one by one (listed there); ``reports()`` gives the counts per symbol. New base bars are
-appended to the bar cache (when one is given) every ``flush_every`` bars and when the run stops.
+bars that arrive one by one (listed there); ``reports()`` gives the counts per symbol.
+
+The bar cache (when one is given): a symbol warms up from its cached tail, and its new base bars go to the
+cache through ``app.services.cache_writer.CacheWriter``: in batches (``flush_every`` bars, ``flush_after``
+seconds), and all of them when the run stops (end of feed, cancellation, Ctrl-C). A failed write never stops
+the run; ``cache_health()`` counts it. Without a cache no bar is held for one: memory is the history only.
 
 Stale data: a symbol with no new bar for ``stale_after`` of its bar intervals (on trio's clock) is stale:
 ``stale_symbols()`` names it and ``on_stale`` callbacks get a ``DataStale`` event carrying the registry flag
@@ -49,10 +53,12 @@ from app.domain.values import Candle, Quote
 from app.ports.bar_store import DEFAULT_CHUNK, BarStore, RepairReport
 from app.ports.errors import DataError
 from app.ports.market_data import MarketData
+from app.services.cache_writer import CacheHealth, CacheWriter
 
 __all__ = [
     "DATA_STALE",
     "BarUpdate",
+    "CacheHealth",
     "CandleHistory",
     "DataManager",
     "DataResumed",
@@ -204,8 +210,6 @@ class _Series:
     quote: Quote | None = None
     last_row: BarRow | None = None
     stale: bool = False
-    pending: list[BarBatch] = attrs.Factory(list)
-    pending_rows: list[BarRow] = attrs.Factory(list)
 
     @property
     def limit_unit(self) -> float:
@@ -221,6 +225,9 @@ class DataManager:
         history: bars kept in memory per symbol and timeframe (default 5000).
         stale_after: bar intervals without a new bar before a symbol is stale (default 3).
         flush_every: base bars held per symbol before they are appended to the cache (default 500).
+        flush_after: seconds the oldest unsaved bar may wait before it is appended (default None: no limit).
+        unsaved_limit: unsaved bars kept per symbol while cache writes fail (default 100000); older ones
+            are let go and counted as lost.
         now: the clock staleness is measured on (default trio's; outside a trio run, 0 until ``run``).
     """
 
@@ -232,14 +239,25 @@ class DataManager:
         history: int = 5000,
         stale_after: float = 3.0,
         flush_every: int = 500,
+        flush_after: float | None = None,
+        unsaved_limit: int = 100_000,
         now: Callable[[], float] | None = None,
     ) -> None:
         self._feed = feed
-        self._store = store
         self._history = history
         self._stale_after = stale_after
-        self._flush_every = flush_every
         self._now = now or _trio_time
+        self._cache = (
+            CacheWriter(
+                store,
+                flush_every=flush_every,
+                flush_after=flush_after,
+                unsaved_limit=unsaved_limit,
+                now=self._now,
+            )
+            if store is not None
+            else None
+        )
         self._series: dict[str, _Series] = {}
         self._subscriptions: list[TickSubscription] = []
         self._callbacks: list[tuple[TickSubscription, TickCallback]] = []
@@ -304,6 +322,10 @@ class DataManager:
         """Symbols that are stale now."""
         return frozenset(s.symbol for s in self._series.values() if s.stale)
 
+    def cache_health(self) -> CacheHealth | None:
+        """Writes, failures, unsaved and lost bars of the bar cache; None when there is no cache."""
+        return self._cache.health() if self._cache is not None else None
+
     # -- the tick bus ----------------------------------------------------------------------------------------
     def open_ticks(self, symbols: Iterable[str] | None = None) -> TickSubscription:
         """A mailbox of bar updates of ``symbols`` (all when None); ``close()`` it when done."""
@@ -339,8 +361,9 @@ class DataManager:
             for done in aggregator.add(*row):
                 series.rings[timeframe].append(done)
                 self._publish(series.symbol, timeframe, done, 1)
-        series.pending_rows.append(row)
         self._accepted(series, row, 1)
+        if self._cache is not None:
+            self._cache.add_row(series.symbol, series.base, row)
         return True
 
     def ingest_batch(self, batch: BarBatch) -> int:
@@ -386,8 +409,10 @@ class DataManager:
                 series.updated_at = self._now()  # silence before the run is not staleness
             for subscription, callback in self._callbacks:
                 nursery.start_soon(_deliver, subscription, callback)
-            watcher = trio.CancelScope()
+            watcher, flusher = trio.CancelScope(), trio.CancelScope()
             nursery.start_soon(self._watch_stale, watcher)
+            if self._cache is not None and self._cache.flush_after is not None:
+                nursery.start_soon(_flush_periodically, self._cache, flusher)
             task_status.started()
             try:
                 if self._feed is not None:
@@ -397,7 +422,11 @@ class DataManager:
             finally:
                 self._nursery = None
                 watcher.cancel()
-                self.flush()
+                flusher.cancel()
+                if not self.flush():
+                    health = self.cache_health()
+                    unsaved = health.unsaved if health is not None else 0
+                    log.error("bar cache: %d bars could not be written when the run stopped", unsaved)
                 for subscription in list(self._subscriptions):
                     subscription.close()
 
@@ -417,16 +446,12 @@ class DataManager:
             self._emit(event)
         return events
 
-    def flush(self) -> None:
-        """Append the base bars not yet cached to the store."""
-        if self._store is None:
-            return
-        for series in self._series.values():
-            _take_rows(series)
-            if series.pending:
-                batch = BarBatch.concat(series.symbol, series.base, series.pending)
-                series.pending.clear()
-                self._store.append(batch)
+    def flush(self) -> bool:
+        """Append the base bars not yet cached to the store; True when every one was written.
+
+        Never raises for a failed write: see the module docstring (``cache_health`` tells).
+        """
+        return self._cache.flush() if self._cache is not None else True
 
     # -- internals -------------------------------------------------------------------------------------------
     def _get(self, symbol: str) -> _Series:
@@ -438,7 +463,7 @@ class DataManager:
         return series
 
     def _add_series(self, symbol: str, base: str) -> _Series:
-        warm = self._store.tail(symbol, base, self._history) if self._store is not None else None
+        warm = self._cache.warm_start(symbol, base, self._history) if self._cache is not None else None
         after = int(warm.ts[-1]) if warm is not None and len(warm) else None
         ring = _Ring(symbol, base, self._history)
         series = _Series(symbol, base, BarCleaner(symbol, base, after=after), {base: ring}, {}, self._now())
@@ -477,10 +502,9 @@ class DataManager:
             if len(done):
                 series.rings[timeframe].extend(done)
                 self._publish(series.symbol, timeframe, done.row(len(done) - 1), len(done))
-        if persist:
-            _take_rows(series)
-            series.pending.append(clean)
         self._accepted(series, clean.row(len(clean) - 1), len(clean))
+        if persist and self._cache is not None:
+            self._cache.add_batch(clean)
         return len(clean)
 
     def _accepted(self, series: _Series, row: BarRow, count: int) -> None:
@@ -490,9 +514,6 @@ class DataManager:
             series.stale = False
             self._emit(DataResumed(series.symbol, ns_to_datetime(row[0])))
         self._publish(series.symbol, series.base, row, count)
-        held = sum(len(b) for b in series.pending) + len(series.pending_rows)
-        if self._store is not None and held >= self._flush_every:
-            self.flush()
 
     def _publish(self, symbol: str, timeframe: str, row: BarRow, count: int) -> None:
         if not self._subscriptions:
@@ -540,6 +561,14 @@ def _trio_time() -> float:
         return 0.0
 
 
+async def _flush_periodically(cache: CacheWriter, scope: trio.CancelScope) -> None:
+    every = cache.flush_after or 0.0
+    with scope:
+        while True:
+            await trio.sleep(every / 4)  # so no bar waits much beyond ``flush_after`` in a silence
+            cache.flush_waiting()
+
+
 async def _deliver(subscription: TickSubscription, callback: TickCallback) -> None:
     async for update in subscription:
         result = callback(update)
@@ -569,12 +598,6 @@ def _merged(sources: dict[str, Iterator[BarBatch]]) -> Iterator[BarBatch]:
                 del held[symbol]
             else:
                 held[symbol] = batch.slice(cut)
-
-
-def _take_rows(series: _Series) -> None:
-    if series.pending_rows:
-        series.pending.append(BarBatch.from_rows(series.symbol, series.base, series.pending_rows))
-        series.pending_rows = []
 
 
 def _report(cleaner: BarCleaner) -> RepairReport:

@@ -9,7 +9,7 @@ from typing import final
 import attrs
 
 from app.domain.decision import Decision
-from app.domain.values import Asset, Instrument, Order, OrderStatus, Position, Side
+from app.domain.values import Asset, Instrument, Order, OrderStatus, Position, Side, SlTpAnchor
 
 __all__ = ["OrderRequest", "PretradeContext", "RouteResult"]
 
@@ -23,7 +23,9 @@ class OrderRequest:
     request that the rules may reduce. ``stop_loss`` None on an entry gets the asset's default stop.
 
     ``reduce_only`` requests close or shrink a position: they pass the pipeline without entry checks,
-    since closing never adds risk.
+    since closing never adds risk. ``anchor`` says how ``stop_loss``/``take_profit`` (measured from ``price``)
+    move to the entry's fill price when they are attached (see ``SlTpAnchor``); without one they are
+    attached as they are.
     """
 
     strategy_id: str
@@ -36,6 +38,7 @@ class OrderRequest:
     take_profit: Decimal | None = None
     reduce_only: bool = False
     reason: str = "signal"
+    anchor: SlTpAnchor | None = None
 
     def sized(self, qty: Decimal, stop_loss: Decimal | None) -> OrderRequest:
         """The same request at ``qty`` with ``stop_loss`` (as risk_manager approved it)."""
@@ -51,6 +54,7 @@ class OrderRequest:
             self.take_profit,
             self.reduce_only,
             self.reason,
+            self.anchor,
         )
 
 

@@ -223,7 +223,8 @@ class OrderRouter:
         if stored is None:
             return "unknown_order", "the journal has no such order"
         if (stored.asset, stored.symbol) != (asset, symbol):
-            return "unknown_order", f"it is a {stored.asset.value} order on {stored.symbol}, not {symbol}"
+            where = f"a {stored.asset.value} order on {stored.symbol}, not {asset.value} {symbol}"
+            return "unknown_order", f"it is {where}"
         if stored.status.is_terminal:
             return "order_final", f"it is {stored.status.value}: nothing is left to amend"
         if stored.status in (OrderStatus.NEW, OrderStatus.IN_FLIGHT_UNKNOWN):
@@ -231,7 +232,7 @@ class OrderRouter:
         intent = self._storage.intent(stored.client_order_id)
         approved = intent.qty if intent is not None else stored.qty
         if qty is not None and qty > approved and not stored.reduce_only:
-            why = f"{qty} is above the {approved} the order pipeline approved (a larger entry is a new order)"
+            why = f"the new quantity {qty} is above the {approved} the order pipeline approved"
             return "above_approved", why
         return None
 
@@ -243,17 +244,17 @@ class OrderRouter:
         error: str,
     ) -> Order:
         """The amendment's answer was lost: the order as the broker has it now decides what is journaled."""
-        cid = str(fields["client_order_id"])
+        cid, cause = str(fields["client_order_id"]), None
         try:
             truth = await broker.get_order(cid)
         except BrokerError as e:
-            self._journal_amend("amend_unknown", fields, error=f"{error}; fetching the order failed: {e}")
-            msg = f"amendment of {cid}: {error}; the order could not be fetched: {e}"
-            raise OrderOutcomeUnknown(msg) from e
+            truth, cause = None, e
         if truth is None:
-            self._journal_amend("amend_unknown", fields, error=f"{error}; the broker does not know the order")
-            msg = f"amendment of {cid}: {error}; the broker does not know the order"
-            raise OrderOutcomeUnknown(msg)
+            error += (
+                f"; fetching the order failed: {cause}" if cause else "; the broker does not know the order"
+            )
+            self._journal_amend("amend_unknown", fields, error=error)
+            raise OrderOutcomeUnknown(f"amendment of {cid}: {error}") from cause
         kind = "order_amended" if _shows_terms(truth, *wanted) else "amend_unknown"
         self._journal_amend(kind, fields, truth, error=error)
         return truth

@@ -1,5 +1,11 @@
-"""pnl_reconciler: the broker is the truth. It journals every order update and fill the brokers report,
-keeps the local position book and closed trades from those fills, and stores the brokers' account values.
+"""pnl_reconciler: the broker is the truth. It journals every order update, fill and funding payment the
+brokers report, keeps the local position book and closed trades from those fills, and stores the brokers'
+account values.
+
+Fills are journaled once by fill id (the store refuses a second), funding payments once by ``funding_id``
+(a ``funding`` journal entry per settlement: what moved the cash of a perpetual between its fills). Both are
+realised P&L for the budget. A broker that reports a payment again (a duplicated event, a paper venue
+re-charging past funding times while it warms up after a restart) changes nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import attrs
 
 from app.domain.positions import PositionChange, apply_fill
 from app.domain.registry import StrategyCounter, StrategyFlag
-from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Order, Position
+from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, FundingPayment, Order, Position
 from app.ports.broker import Broker, BrokerEvent
 from app.ports.clock import Clock
 from app.ports.storage import Storage
@@ -46,6 +52,8 @@ class PnlReconciler:
         self._bankroll = bankroll
         self._registry = registry
         self._expected_balances: dict[Asset, dict[str, Decimal]] = {}
+        # (asset, funding id) of every payment journaled; read from the journal on first use.
+        self._funding_ids: set[tuple[str, str]] | None = None
 
     async def process_events(self) -> list[ClosedTrade]:
         """Journal what every broker reported since the last call. Returns the round trips that closed."""
@@ -54,8 +62,12 @@ class PnlReconciler:
             events = await broker.drain_events()
             if not events:
                 continue
-            with self._storage.transaction():
-                closed += await self._journal_events(asset, broker, events)
+            try:
+                with self._storage.transaction():
+                    closed += await self._journal_events(asset, broker, events)
+            except BaseException:
+                self._funding_ids = None  # the rollback undid what this batch journaled: read it again
+                raise
         return closed
 
     async def _journal_events(
@@ -66,6 +78,8 @@ class PnlReconciler:
         for event in events:
             if isinstance(event, Order):
                 self._storage.save_order(self._merge(event))
+            elif isinstance(event, FundingPayment):
+                await self._on_funding(asset, broker, event)
             elif isinstance(event, Fill):
                 # The fill's journal entry, position, trade, budget, counters and any top-up go together.
                 trade = await self._on_fill(asset, event)
@@ -87,6 +101,45 @@ class PnlReconciler:
         if self._bankroll is not None:
             await self._bankroll.ensure_min_equity(await broker.account())
 
+    async def _on_funding(self, asset: Asset, broker: Broker, payment: FundingPayment) -> bool:
+        """Journal one funding settlement, once per ``funding_id``, and book it into the budget as realised
+        P&L. ``value`` is the amount in the bucket's currency at the broker's rate then (None without one).
+        Returns False for a payment already journaled."""
+        journaled = self._journaled_funding()
+        key = (asset.value, payment.funding_id)
+        if key in journaled:
+            return False
+        rate = await broker.rate(payment.currency)
+        value = payment.amount * rate if rate is not None else None
+        self._storage.append_event(
+            payment.ts,
+            "funding",
+            {
+                "id": payment.funding_id,
+                "asset": asset.value,
+                "symbol": payment.symbol,
+                "ts": payment.ts,
+                "rate": payment.rate,
+                "position_qty": payment.position_qty,
+                "mark": payment.mark,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "value": value,
+            },
+        )
+        journaled.add(key)
+        if self._budget is not None and value is not None:
+            self._budget.apply_pnl(asset, -value)
+        return True
+
+    def _journaled_funding(self) -> set[tuple[str, str]]:
+        if self._funding_ids is None:
+            self._funding_ids = {
+                (str(fields["asset"]), str(fields["id"]))
+                for _, _, _, fields in self._storage.events(kind="funding")
+            }
+        return self._funding_ids
+
     async def pull_accounts(self) -> list[AccountSnapshot]:
         """Store each broker's valuation of its account (the authoritative balances)."""
         snapshots = []
@@ -95,6 +148,22 @@ class PnlReconciler:
             self._storage.save_account(snapshot)
             snapshots.append(snapshot)
         return snapshots
+
+    async def sync_protection(self) -> dict[Asset, list[str]]:
+        """After a restart or a reconnect: have sl_tp_manager re-attach the SL/TP the brokers' positions lack,
+        measured against the journal's positions (which keep the fill-anchored levels). Each repair is
+        journaled; returns the repaired symbols per asset."""
+        journal = self._storage.positions()
+        repaired: dict[Asset, list[str]] = {}
+        for asset in self._brokers:
+            wanted = {p.symbol: p for p in journal if p.asset == asset}
+            symbols = await self._sl_tp.sync(asset, wanted)
+            if symbols:
+                repaired[asset] = symbols
+                fields = {"asset": asset.value, "symbols": symbols}
+                self._storage.append_event(self._clock.now(), "sl_tp_resynced", fields)
+                log.warning("re-attached missing SL/TP", extra=fields)
+        return repaired
 
     async def pull_positions(self) -> dict[Asset, Sequence[Position]]:
         return {asset: await broker.positions() for asset, broker in self._brokers.items()}
@@ -193,13 +262,13 @@ class PnlReconciler:
         return attrs.evolve(order, strategy_id=stored.strategy_id)
 
     async def _on_fill(self, asset: Asset, fill: Fill) -> ClosedTrade | None:
+        """Journal ``fill``; an entry's fill also gets its SL/TP attached, in the same transaction."""
         with self._storage.transaction():
             change = self._book_fill(asset, fill)
-        if change is None:
-            return None
-        opened = change.position is not None and change.closed is None
-        if opened:
-            await self._sl_tp.attach(asset, fill.symbol, fill.client_order_id)
+            if change is None:
+                return None
+            if change.position is not None and change.closed is None:
+                await self._sl_tp.attach(asset, fill.symbol, fill.client_order_id)
         return change.closed
 
     def _book_fill(self, asset: Asset, fill: Fill) -> PositionChange | None:
@@ -215,10 +284,9 @@ class PnlReconciler:
         if change.position is None:
             self._storage.delete_position(asset, fill.symbol)
         else:
+            # Protection carries over; an entry's own levels are sl_tp_manager's to set (``_on_fill``).
             position = change.position
-            if intent is not None and (before is None or change.closed is None):
-                position = attrs.evolve(position, stop_loss=intent.stop_loss, take_profit=intent.take_profit)
-            elif before is not None:
+            if before is not None:
                 position = attrs.evolve(position, stop_loss=before.stop_loss, take_profit=before.take_profit)
             self._storage.save_position(position)
         if change.closed is not None:

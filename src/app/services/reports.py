@@ -1,8 +1,14 @@
-"""Read models for the CLI and the TUI: the store's state as plain JSON-ready dictionaries."""
+"""Read models for the CLI and the TUI: the store's state as plain JSON-ready dictionaries.
+
+``rebuild_report`` replays the journal (fills, funding payments, the paper session's start and top-ups) the
+way the paper venue books them and compares the result with the stored state: positions, closed trades and,
+where the journal can value it, each asset's cash.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -11,10 +17,15 @@ from typing import Any
 import attrs
 
 from app.domain.positions import apply_fill
-from app.domain.values import Asset, ClosedTrade, Position
-from app.ports.storage import Storage
+from app.domain.symbols import split_symbol
+from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Position, same_currency
+from app.ports.storage import JournalEvent, Storage
 
 __all__ = ["rebuild_report", "status_report", "trades_report"]
+
+CENT = Decimal("0.01")
+# Rebuilt and stored cash agree within this (the venue rounds each booking to 1e-16).
+CASH_TOLERANCE = Decimal("0.00000001")
 
 
 def _plain(value: Any) -> Any:
@@ -74,26 +85,65 @@ POSITION_FIELDS = (
 )
 
 
+@attrs.define
+class _FundingTotal:
+    """An asset's funding in its bucket's currency: ``paid`` and ``received`` are both positive."""
+
+    paid: Decimal = Decimal(0)
+    received: Decimal = Decimal(0)
+    payments: int = 0
+    unvalued: int = 0
+
+
+def _funding_totals(store: Storage, accounts: Iterable[AccountSnapshot]) -> dict[str, _FundingTotal]:
+    currency = {a.asset.value: a.currency for a in accounts}
+    totals: dict[str, _FundingTotal] = defaultdict(_FundingTotal)
+    for _, _, _, fields in store.events(kind="funding"):
+        total = totals[fields["asset"]]
+        total.payments += 1
+        value = fields.get("value")
+        if value is None and same_currency(fields["currency"], currency.get(fields["asset"], "")):
+            value = fields["amount"]
+        if value is None:
+            total.unvalued += 1
+            continue
+        amount = Decimal(value)
+        if amount >= 0:
+            total.paid += amount
+        else:
+            total.received -= amount
+    return totals
+
+
 def status_report(store: Storage) -> dict[str, Any]:
-    """Per asset: cash, equity (as the broker last valued them), open positions, closed trades."""
+    """Per asset: cash, equity (as the broker last valued them), open positions, closed trades, and the
+    perpetual funding paid and received (in the bucket's currency; ``funding_unvalued`` counts payments the
+    broker had no rate for, when there are any)."""
     positions = store.positions()
     trades = store.trades()
+    accounts = sorted(store.accounts(), key=lambda a: list(Asset).index(a.asset))
     open_count = Counter(p.asset for p in positions)
     trade_count = Counter(t.asset for t in trades)
+    funding = _funding_totals(store, accounts)
     rows = []
-    for account in sorted(store.accounts(), key=lambda a: list(Asset).index(a.asset)):
-        rows.append(
-            {
-                "asset": account.asset.value,
-                "currency": account.currency,
-                "cash": _plain(account.cash.quantize(Decimal("0.01"))),
-                "equity": _plain(account.equity.quantize(Decimal("0.01"))),
-                "realized_pnl": _plain(account.realized_pnl.quantize(Decimal("0.01"))),
-                "open_positions": open_count[account.asset],
-                "trades": trade_count[account.asset],
-                "as_of": _plain(account.ts),
-            }
-        )
+    for account in accounts:
+        paid = funding.get(account.asset.value, _FundingTotal())
+        row = {
+            "asset": account.asset.value,
+            "currency": account.currency,
+            "cash": _plain(account.cash.quantize(CENT)),
+            "equity": _plain(account.equity.quantize(CENT)),
+            "realized_pnl": _plain(account.realized_pnl.quantize(CENT)),
+            "open_positions": open_count[account.asset],
+            "trades": trade_count[account.asset],
+            "funding_paid": _plain(paid.paid.quantize(CENT)),
+            "funding_received": _plain(paid.received.quantize(CENT)),
+            "funding_payments": paid.payments,
+            "as_of": _plain(account.ts),
+        }
+        if paid.unvalued:
+            row["funding_unvalued"] = paid.unvalued
+        rows.append(row)
     return {
         "assets": rows,
         "positions": [_row(p, POSITION_FIELDS) for p in positions],
@@ -103,7 +153,13 @@ def status_report(store: Storage) -> dict[str, Any]:
 
 
 def trades_report(store: Storage) -> dict[str, Any]:
-    """Every order in creation order and every closed trade."""
+    """Every order in creation order and every closed trade.
+
+    An order's ``stop_loss``/``take_profit`` are what its intent asked for, measured from ``reference_price``
+    (the signal's price); ``attached_stop_loss``/``attached_take_profit`` what sl_tp_manager set once it
+    filled (moved to its fill price), or None before that.
+    """
+    attached = {fields["client_order_id"]: fields for _, _, _, fields in store.events(kind="sl_tp_attached")}
     orders = []
     for order in store.orders():
         row = _row(order, ORDER_FIELDS)
@@ -111,6 +167,11 @@ def trades_report(store: Storage) -> dict[str, Any]:
         row["note"] = intent.note if intent is not None else ""
         row["stop_loss"] = _plain(intent.stop_loss) if intent is not None else None
         row["take_profit"] = _plain(intent.take_profit) if intent is not None else None
+        anchor = intent.anchor if intent is not None else None
+        row["reference_price"] = _plain(anchor.reference_price) if anchor is not None else None
+        levels = attached.get(order.client_order_id, {})
+        row["attached_stop_loss"] = levels.get("stop_loss")
+        row["attached_take_profit"] = levels.get("take_profit")
         orders.append(row)
     return {
         "orders": orders,
@@ -119,30 +180,93 @@ def trades_report(store: Storage) -> dict[str, Any]:
 
 
 def rebuild_report(store: Storage) -> dict[str, Any]:
-    """Rebuild positions and closed trades from the journal's fills and compare them with the stored state.
+    """Rebuild positions, closed trades and cash from the journal and compare them with the stored state.
 
-    Fills are replayed in journal order through the same position arithmetic the reconciler uses; every
-    difference is listed. ``consistent`` is True when the rebuilt state equals the stored one.
+    Fills are replayed in journal order through the same position arithmetic the reconciler uses, and booked
+    into per-currency wallets as the paper venue books them (spot: the quote pays for the base; other assets
+    are margined: cash moves by realised price P&L and fees), with the funding payments, the paper session's
+    start and its top-ups. An asset's cash is compared when the journal can value it (every currency it holds
+    counts one for one in the bucket's) and the last run stopped cleanly (a killed run may have journaled
+    past its last stored valuation). Every difference is listed; ``consistent`` is True when there is none.
     """
-    positions: dict[tuple[Asset, str], Position] = {}
-    trades: list[ClosedTrade] = []
+    replay = _Replay()
     for fill in store.fills():
         intent = store.intent(fill.client_order_id)
         order = store.get_order(fill.client_order_id)
         reason = intent.note if intent is not None else (order.reason if order else "") or "signal"
         strategy = intent.strategy_id if intent is not None else (order.strategy_id if order else "")
+        replay.fill(fill, strategy, reason)
+    funding = list(store.events(kind="funding"))
+    problems = _position_problems(replay.positions, store.positions())
+    stored_trades = list(store.trades())
+    if stored_trades != replay.trades:
+        problems.append(f"closed trades: rebuilt {len(replay.trades)} vs stored {len(stored_trades)} differ")
+    ids = Counter((fields["asset"], fields["id"]) for _, _, _, fields in funding)
+    problems += [
+        f"funding {fid} ({asset}) journaled {n} times" for (asset, fid), n in sorted(ids.items()) if n > 1
+    ]
+    for _, _, _, fields in funding:
+        replay.move(Asset(fields["asset"]), fields["currency"], -Decimal(fields["amount"]))
+    clean = _stopped_cleanly(store)
+    cash = []
+    for account in sorted(store.accounts(), key=lambda a: list(Asset).index(a.asset)):
+        check = _cash_check(store, account, replay, clean)
+        cash.append(check)
+        if check["checked"] and abs(Decimal(check["rebuilt"]) - account.cash) > CASH_TOLERANCE:
+            problems.append(
+                f"cash {account.asset.value}: rebuilt {check['rebuilt']} vs stored {account.cash} "
+                f"{account.currency}"
+            )
+    return {
+        "consistent": not problems,
+        "fills": len(store.fills()),
+        "funding": len(funding),
+        "positions": len(replay.positions),
+        "trades": len(replay.trades),
+        "cash": cash,
+        "problems": problems,
+    }
+
+
+class _Replay:
+    """Positions, closed trades and per-asset, per-currency wallet moves rebuilt from journaled fills."""
+
+    def __init__(self) -> None:
+        self.positions: dict[tuple[Asset, str], Position] = {}
+        self.trades: list[ClosedTrade] = []
+        self.wallets: dict[Asset, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+
+    def move(self, asset: Asset, currency: str, amount: Decimal) -> None:
+        self.wallets[asset][currency] += amount
+
+    def fill(self, fill: Fill, strategy: str, reason: str) -> None:
         key = (fill.asset, fill.symbol)
-        change = apply_fill(positions.get(key), fill, strategy_id=strategy, exit_reason=reason)
+        change = apply_fill(self.positions.get(key), fill, strategy_id=strategy, exit_reason=reason)
         if change.position is None:
-            positions.pop(key, None)
+            self.positions.pop(key, None)
         else:
-            positions[key] = change.position
+            self.positions[key] = change.position
         if change.closed is not None:
-            trades.append(change.closed)
-    stored = {(p.asset, p.symbol): p for p in store.positions()}
+            self.trades.append(change.closed)
+        base, quote = split_symbol(fill.symbol)
+        self.move(fill.asset, fill.fee_currency, -fill.fee)
+        if fill.asset is Asset.SPOT:  # the paper venue's one cash account; the others are margined
+            self.move(fill.asset, quote, -fill.qty * fill.price * fill.side.sign)
+            self.move(fill.asset, base, fill.qty * fill.side.sign)
+        elif change.closed is not None:
+            self.move(fill.asset, quote, change.closed.pnl + change.closed.fees)
+
+    def held_bases(self, asset: Asset) -> set[str]:
+        return {split_symbol(symbol)[0] for (a, symbol) in self.positions if a is asset}
+
+
+def _position_problems(
+    rebuilt: Mapping[tuple[Asset, str], Position], stored_positions: Iterable[Position]
+) -> list[str]:
+    stored = {(p.asset, p.symbol): p for p in stored_positions}
     problems = []
-    for key in sorted(stored.keys() | positions.keys(), key=lambda k: (k[0].value, k[1])):
-        want, have = positions.get(key), stored.get(key)
+    for key in sorted(stored.keys() | rebuilt.keys(), key=lambda k: (k[0].value, k[1])):
+        want, have = rebuilt.get(key), stored.get(key)
         if (want is None) != (have is None) or (
             want is not None and have is not None and (want.qty, want.avg_price) != (have.qty, have.avg_price)
         ):
@@ -151,13 +275,60 @@ def rebuild_report(store: Storage) -> dict[str, Any]:
                 f"{(want.qty, want.avg_price) if want else 'flat'} vs stored "
                 f"{(have.qty, have.avg_price) if have else 'flat'}"
             )
-    stored_trades = list(store.trades())
-    if stored_trades != trades:
-        problems.append(f"closed trades: rebuilt {len(trades)} vs stored {len(stored_trades)} differ")
-    return {
-        "consistent": not problems,
-        "fills": len(store.fills()),
-        "positions": len(positions),
-        "trades": len(trades),
-        "problems": problems,
+    return problems
+
+
+def _last_seq(events: Iterable[JournalEvent]) -> int:
+    return max((seq for seq, _, _, _ in events), default=0)
+
+
+def _stopped_cleanly(store: Storage) -> bool:
+    return _last_seq(store.events(kind="run_stopped")) >= _last_seq(store.events(kind="run_started"))
+
+
+def _cash_check(store: Storage, account: AccountSnapshot, replay: _Replay, clean: bool) -> dict[str, Any]:
+    """The asset's cash rebuilt from the session start, top-ups and ``replay``'s moves, or why not."""
+    asset = account.asset
+    check: dict[str, Any] = {
+        "asset": asset.value,
+        "currency": account.currency,
+        "stored": _plain(account.cash),
+        "rebuilt": None,
+        "checked": False,
+        "note": "",
     }
+    starts = [f for _, _, _, f in store.events(kind="session_started") if f.get("asset") == asset.value]
+    if not starts:
+        check["note"] = "no paper session start in the journal"
+        return check
+    wallet = dict(replay.wallets.get(asset, {}))
+    wallet[account.currency] = wallet.get(account.currency, Decimal(0)) + Decimal(starts[0]["equity"])
+    for _, _, _, f in store.events(kind="epoch_started"):
+        if f.get("asset") == asset.value:
+            top_up = Decimal(f["equity_after"]) - Decimal(f["equity_before"])
+            wallet[account.currency] = wallet[account.currency] + top_up
+    excluded = replay.held_bases(asset) if asset is Asset.SPOT else set()
+    unvalued = sorted(
+        ccy
+        for ccy, amount in wallet.items()
+        if amount != 0 and ccy not in excluded and not same_currency(ccy, account.currency)
+    )
+    if unvalued:
+        check["note"] = (
+            f"holds {', '.join(unvalued)}: valuing it needs market rates the journal does not keep"
+        )
+        return check
+    rebuilt = sum(
+        (
+            amount
+            for ccy, amount in wallet.items()
+            if ccy not in excluded and same_currency(ccy, account.currency)
+        ),
+        Decimal(0),
+    )
+    check["rebuilt"] = _plain(rebuilt)
+    if not clean:
+        check["note"] = "the last run did not stop cleanly: its stored valuation may predate the journal"
+        return check
+    check["checked"] = True
+    return check

@@ -1,7 +1,9 @@
 """trade_executor: turns one strategy spec's signals into order requests for order_router.
 
 A signal computed on a bar's close becomes a market order that fills at the next bar's open. The executor
-never places orders itself and never sizes beyond what risk_manager computes.
+never places orders itself and never sizes beyond what risk_manager computes. An entry's stop loss and take
+profit are computed from the signal bar's close (the ATR of that bar, or a share of the price) and sent with
+that close as their anchor: sl_tp_manager moves them to the entry's fill price, as the backtester places them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import attrs
 
 from app.domain.decision import Decision
 from app.domain.money import to_decimal
-from app.domain.values import Asset, Candle, OrderStatus, Position, Side
+from app.domain.values import Asset, Candle, OrderStatus, Position, Side, SlTpAnchor
 from app.learning.features.indicators import atr
 from app.learning.strategies.signals import BarSignal, SignalEngine
 from app.learning.strategies.spec import StopRule, StrategySpec
@@ -157,6 +159,19 @@ class TradeExecutor:
             stop_loss=self._protective(side, price, self.spec.stop_loss, -1),
             take_profit=self._protective(side, price, self.spec.take_profit, 1),
             reason="signal",
+            anchor=self._anchor(price),
+        )
+
+    def _anchor(self, price: Decimal) -> SlTpAnchor | None:
+        """How the entry's levels, computed from ``price``, follow its fill (no anchor on a price of 0)."""
+        if price <= 0:
+            return None
+        stop, target = self.spec.stop_loss, self.spec.take_profit
+        return SlTpAnchor(
+            reference_price=price,
+            # Without a stop rule risk_manager adds the asset's default stop: a share of the price too.
+            stop_loss_relative=stop is None or stop.pct is not None,
+            take_profit_relative=target is not None and target.pct is not None,
         )
 
     def _protective(
@@ -165,6 +180,10 @@ class TradeExecutor:
         """A stop (direction -1) or target (+1) away from ``price`` on the right side for ``side``."""
         if level is None:
             return None
+        if level.pct is not None:
+            # In Decimal, as the backtester does: the level is exactly price x (1 +/- pct), so the anchor can
+            # carry the same share over to the fill price.
+            return price + price * to_decimal(level.pct) * direction * side.sign
         atr_value = float("nan")
         if level.atr is not None:
             frame = self._engine.frame()

@@ -9,7 +9,7 @@ import trio
 
 from app.adapters.brokers.sim.account import MONEY_STEP
 from app.adapters.brokers.sim.futures import load_funding_rates
-from app.domain.values import Asset, OrderStatus, Side
+from app.domain.values import Asset, Fill, FundingPayment, OrderStatus, Side
 from app.ports.errors import DataError
 from tests.adapters.brokers.sim_kit import FUTURES, bar, fine_rules, flat, intent, read_candles, sim
 
@@ -228,3 +228,88 @@ def test_an_unreadable_funding_file_names_the_line(tmp_path):
 
     with pytest.raises(DataError, match=r"funding\.csv:3"):
         load_funding_rates(path)
+
+
+# --- funding events ------------------------------------------------------------------------------------
+
+
+def test_each_funding_charge_is_reported_as_an_event_in_order_with_the_fills():
+    rates = load_funding_rates(FUTURES / "XRPUSDT_8h_funding.csv")
+    candles = read_candles(FUTURES / "XRPUSDT_1h.csv", "XRPUSDT")
+    broker = futures(cash="10000", instruments=fine_rules, funding_rates={"XRPUSDT": rates})
+    funding_bar = next(i for i, c in enumerate(candles) if c.ts == datetime(2021, 11, 18, tzinfo=UTC))
+
+    async def scenario():
+        for i, candle in enumerate(candles[: funding_bar + 1]):
+            if i == funding_bar - 1:  # one market order fills an hour before the funding time, one at it
+                await broker.place_order(fut_intent("held", Side.BUY, "1000", symbol="XRPUSDT"))
+            if i == funding_bar:
+                await broker.place_order(fut_intent("after", Side.BUY, "500", symbol="XRPUSDT"))
+            await broker.on_candle(candle)
+        return list(await broker.drain_events())
+
+    events = trio.run(scenario)
+
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.count("FundingPayment") == 1
+    (payment,) = [e for e in events if isinstance(e, FundingPayment)]
+    assert payment == broker.funding_payments()[0]
+    # charged inside the funding bar on the position after its open (a fill at the funding time counts), so
+    # reported after that fill
+    assert payment.asset is FUT
+    assert payment.position_qty == D(1500)
+    fills = [e for e in events if isinstance(e, Fill)]
+    assert fills[1].ts == payment.ts
+    assert events.index(fills[0]) < events.index(fills[1]) < kinds.index("FundingPayment")
+
+
+def test_a_duplicated_funding_event_is_reported_twice_with_one_id():
+    async def scenario():
+        broker = futures()
+        await broker.on_candle(flat(0, 100))
+        await broker.place_order(fut_intent("a", Side.BUY, "10"))
+        await broker.on_candle(flat(1, 100))
+        await broker.drain_events()
+        broker.faults.duplicate_next_event()
+        broker.on_funding("BTCUSDT", datetime(2024, 1, 1, 8, tzinfo=UTC), D("0.001"))
+        return list(await broker.drain_events()), (await broker.account()).cash
+
+    events, cash = trio.run(scenario)
+
+    assert len(events) == 2
+    assert events[0] == events[1]
+    assert isinstance(events[0], FundingPayment)
+    assert cash == D(100000) - D(1)  # charged once
+
+
+def test_a_restored_account_reports_again_the_funding_it_recharges_while_observing_with_the_same_ids():
+    rates = load_funding_rates(FUTURES / "XRPUSDT_8h_funding.csv")
+    candles = read_candles(FUTURES / "XRPUSDT_1h.csv", "XRPUSDT")
+
+    def account():
+        return futures(cash="10000", instruments=fine_rules, funding_rates={"XRPUSDT": rates})
+
+    async def scenario():
+        original = account()
+        await original.on_candle(candles[0])
+        await original.place_order(fut_intent("entry", Side.BUY, "1000", symbol="XRPUSDT"))
+        for candle in candles[1:60]:
+            await original.on_candle(candle)
+        reported = [e for e in await original.drain_events() if isinstance(e, FundingPayment)]
+        restored = account()
+        restored.restore(
+            [await original.get_order("entry")],
+            list(await original.fills()),
+            list(await original.positions()),
+        )
+        for candle in candles[:60]:
+            restored.observe(candle)
+        again = [e for e in await restored.drain_events() if isinstance(e, FundingPayment)]
+        return reported, again, (await original.account()).cash, (await restored.account()).cash
+
+    reported, again, cash, restored_cash = trio.run(scenario)
+
+    assert len(reported) >= 3
+    assert [p.funding_id for p in again] == [p.funding_id for p in reported]
+    assert again == reported
+    assert restored_cash == cash

@@ -10,7 +10,17 @@ import trio
 
 from app.adapters.brokers.sim import SimBroker, load_funding_rates
 from app.domain.fills import FillCosts
-from app.domain.values import Asset, Fill, Order, OrderIntent, OrderStatus, OrderType, Side, TimeInForce
+from app.domain.values import (
+    Asset,
+    Fill,
+    FundingPayment,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from app.ports.errors import BrokerRejected
 from tests.adapters.brokers.sim_kit import FUTURES, T0, bar, fine_rules, flat, intent, read_candles, sim
 
@@ -18,12 +28,14 @@ FUT = Asset.FUTURES
 
 
 class Journal:
-    """What order_router and pnl_reconciler keep: intents, every order state seen, every fill once."""
+    """What order_router and pnl_reconciler keep: intents, every order state seen, every fill and funding
+    payment once."""
 
     def __init__(self) -> None:
         self.intents: dict[str, OrderIntent] = {}
         self.orders: dict[str, Order] = {}
         self.fills: dict[str, Fill] = {}
+        self.funding: dict[str, FundingPayment] = {}
 
     async def place(self, broker: SimBroker, order: OrderIntent, **bracket: object) -> None:
         self.intents[order.client_order_id] = order
@@ -40,14 +52,17 @@ class Journal:
     def copy(self) -> "Journal":
         twin = Journal()
         twin.intents, twin.orders, twin.fills = dict(self.intents), dict(self.orders), dict(self.fills)
+        twin.funding = dict(self.funding)
         return twin
 
     async def absorb(self, broker: SimBroker) -> None:
         for event in await broker.drain_events():
             if isinstance(event, Order):
                 self.orders[event.client_order_id] = event
-            else:
+            elif isinstance(event, Fill):
                 self.fills.setdefault(event.fill_id, event)
+            else:
+                self.funding.setdefault(event.funding_id, event)
 
 
 def _price(value: float, factor: str) -> D:
@@ -150,11 +165,15 @@ def test_an_account_restored_from_its_journal_continues_like_the_uninterrupted_o
                 await broker.on_candle(candle)
                 await _act(broker, book, i, candle.close)
         cids = list(journal.orders)
-        return await _state(original, cids), await _state(restored, cids)
+        journals = list(journal.funding.values()), list(twin.funding.values())
+        return await _state(original, cids), await _state(restored, cids), journals
 
-    uninterrupted, resumed = trio.run(scenario)
+    uninterrupted, resumed, (journaled, journaled_twin) = trio.run(scenario)
 
     assert resumed == uninterrupted
+    # Every payment was reported, once per funding time in either journal (the restored account reports the
+    # times it re-charged while observing again, with the same ids).
+    assert journaled == journaled_twin == uninterrupted["funding"]
     kinds = {
         f.client_order_id.split("-")[1]
         for f in uninterrupted["fills"]

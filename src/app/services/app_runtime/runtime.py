@@ -1,7 +1,8 @@
 """AppRuntime: the lifecycle of a paper (later live) run, and the operator's actions on it.
 
 After a restart, bars up to the last one processed only warm the venues and strategies up (nothing trades),
-then the run continues where it stopped. For each new closed bar from the feed, in this order: the simulated
+then the run continues where it stopped (after sl_tp_manager re-attached any SL/TP a broker position lacks,
+through pnl_reconciler.sync_protection). For each new closed bar from the feed, in this order: the simulated
 venues match what waits for the bar (orders placed on the previous bar fill at this bar's open; stops and
 targets trigger inside it), market time moves to the bar's close, pnl_reconciler journals what the brokers
 reported, the strategies act on the bar's close, and the bar is marked processed. A status line is reported
@@ -9,7 +10,12 @@ every ``status_interval`` seconds of wall time.
 
 With a ``data_manager``, every bar (warm-up bars too) is ingested into it first, its stale watcher runs in the
 run's nursery, and a stale symbol sets the registry flag ``data_stale`` on the strategies trading it until its
-bars resume.
+bars resume. With ``quotes`` too (a live feed's ticker stream), each quote goes into it as it arrives, so
+``last_quote`` is live. With ``clusters`` (exposure_manager's learner), each bar, warm-up bars too, lets it
+relearn the correlation clusters from the data manager's bars (journaled only for bars processed live).
+
+A live feed starts with history: ``warm_up_through`` (the last bar closed when the run started) makes a run
+with nothing to resume only warm up on the bars up to it, as a restarted run does on the bars it processed.
 
 Observers subscribe to ``events`` (published only while someone listens). Operator actions delegate to the
 owners (order_router, budget_manager, the registry); the runtime keeps only its two switches (``Controls``),
@@ -18,10 +24,11 @@ which the strategies' entry guard consults, and journals every action with who a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -31,7 +38,7 @@ import trio.lowlevel
 from app.domain.decision import Decision
 from app.domain.money import to_decimal
 from app.domain.registry import StrategyFlag, StrategyRecord
-from app.domain.values import AccountSnapshot, Asset, Candle, ClosedTrade
+from app.domain.values import AccountSnapshot, Asset, Candle, ClosedTrade, Quote
 from app.ports.broker import MarketDriven
 from app.ports.market_data import MarketData
 from app.ports.storage import JournalEvent, Storage
@@ -50,6 +57,7 @@ from app.services.app_runtime.controls import (
 from app.services.app_runtime.market_tap import flag_data_stale
 from app.services.app_runtime.publisher import StatePublisher, valuation
 from app.services.app_runtime.status import RunStatus
+from app.services.cluster_learner import ClusterLearner
 from app.services.data_manager import DataManager, DataResumed, DataStale
 from app.services.market_clock import MarketClock
 from app.services.order_router import OrderRouter
@@ -94,6 +102,9 @@ class AppRuntime:
         live_credentials: Mapping[Asset, Sequence[str]] | None = None,
         environ: Mapping[str, str] | None = None,
         data_manager: DataManager | None = None,
+        clusters: ClusterLearner | None = None,
+        quotes: Callable[[], AsyncGenerator[Quote, None]] | None = None,
+        warm_up_through: datetime | None = None,
     ) -> None:
         self._feed = feed
         self._venues = list(venues)
@@ -120,6 +131,9 @@ class AppRuntime:
         self._publisher = StatePublisher(storage, self.events)
         self._controls = Controls(storage)
         self._data = data_manager
+        self._clusters = clusters
+        self._quotes = quotes
+        self._warm_up_through = warm_up_through
         if data_manager is not None:
             data_manager.on_stale(self._on_data_stale)
         for executor in self._executors:
@@ -132,12 +146,13 @@ class AppRuntime:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> RunStatus:
         """Consume the feed until it ends, ``max_bars`` is reached or the run is cancelled."""
         last = self._storage.get_meta(LAST_BAR_KEY)
-        self._resume_after = datetime.fromisoformat(last) if last else None
+        self._resume_after = datetime.fromisoformat(last) if last else self._warm_up_through
         self._publisher.journal_seq = self._storage.append_event(
             self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
         )
         if self._router is not None:
             await self._router.resolve_in_flight()
+        await self._reconciler.sync_protection()
         for executor in self._executors:
             executor.recover_working_order()
         self._accounts = tuple(await self._reconciler.pull_accounts())
@@ -147,6 +162,8 @@ class AppRuntime:
                 nursery.start_soon(self._report_periodically)
                 if self._data is not None:
                     await nursery.start(self._data.run)
+                    if self._quotes is not None:
+                        nursery.start_soon(self._pump_quotes, self._data, self._quotes)
                 await self._consume()
                 nursery.cancel_scope.cancel()
         finally:
@@ -169,6 +186,8 @@ class AppRuntime:
         for venue in self._venues:
             await venue.on_candle(candle)
         self._clock.advance_to(candle.close_time)
+        if self._clusters is not None:
+            self._clusters.on_bar(candle.close_time)
         await self._process_broker_events()
         for executor in self._executors:
             await executor.on_candle(candle)
@@ -193,6 +212,7 @@ class AppRuntime:
             open_positions=len(self._storage.positions()),
             trades=self._trade_count,
             finished=finished,
+            cache=self._data.cache_health() if self._data is not None else None,
         )
 
     async def _consume(self) -> None:
@@ -225,7 +245,15 @@ class AppRuntime:
         for executor in self._executors:
             executor.warm_up(candle)
         self._clock.advance_to(candle.close_time)
+        if self._clusters is not None:
+            self._clusters.on_bar(candle.close_time, record=False)
         self._marks[candle.symbol] = to_decimal(candle.close)
+
+    @staticmethod
+    async def _pump_quotes(data: DataManager, quotes: Callable[[], AsyncGenerator[Quote, None]]) -> None:
+        async with contextlib.aclosing(quotes()) as stream:
+            async for quote in stream:
+                data.ingest_quote(quote)
 
     async def _report_periodically(self) -> None:
         while True:
@@ -381,6 +409,12 @@ class AppRuntime:
             frozenset(self._controls.killed),
             {asset: self.allocation(asset) for asset in Asset},
         )
+
+    def last_quote(self, symbol: str) -> Quote | None:
+        """The data tap's newest price of ``symbol`` (a live ticker, else the last bar); None without one."""
+        if self._data is None or symbol not in self._data.symbols():
+            return None
+        return self._data.get_last_quote(symbol)
 
     def closed_trades(self) -> Sequence[ClosedTrade]:
         return self._storage.trades()

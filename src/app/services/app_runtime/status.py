@@ -9,6 +9,7 @@ from typing import final
 import attrs
 
 from app.domain.values import AccountSnapshot
+from app.services.data_manager import CacheHealth
 
 __all__ = ["RunStatus"]
 
@@ -24,13 +25,15 @@ class RunStatus:
     open_positions: int
     trades: int
     finished: bool = False
+    cache: CacheHealth | None = None
 
     def line(self) -> str:
         when = self.market_time.strftime("%Y-%m-%d %H:%M") if self.market_time else "-"
         equity = " ".join(f"{a.asset.value}={a.equity:.2f}" for a in self.accounts)
         total = sum((a.equity for a in self.accounts), Decimal(0))
         state = "done" if self.finished else "running"
+        problem = self.cache.problem() if self.cache is not None else None
         return (
             f"[{state}] bar {when} UTC | bars {self.bars} | equity {equity} total={total:.2f} | "
-            f"open {self.open_positions} | trades {self.trades}"
+            f"open {self.open_positions} | trades {self.trades}" + (f" | {problem}" if problem else "")
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -209,3 +210,25 @@ def test_a_cache_part_is_a_file_the_replay_reader_reads_as_is(tmp_path: Path) ->
 
     assert series.timeframe == "1m"
     np.testing.assert_array_equal(series.close, bars(0, 50).close)
+
+
+def test_overlapping_appends_store_each_bar_once_in_time_order_the_latest_write_winning(
+    tmp_path: Path,
+) -> None:
+    cache = ParquetBarCache(tmp_path, max_parts=3, compact_rows=120)
+    # A crash and restart writes some bars again: from the last flush, from the start, a piece inside.
+    cache.append(bars(0, 100))
+    cache.append(bars(80, 70, level=300.0))
+    cache.append(bars(0, 20, level=500.0))
+    cache.append(bars(140, 60, level=700.0))
+    cache.append(bars(100, 5, level=900.0))
+
+    stored = cache.read("BTCUSDT", "1m")
+
+    minutes = ((stored.ts - datetime_to_ns(T0)) // MINUTE).tolist()
+    assert minutes == list(range(200))
+    levels = (stored.open - np.arange(200)).tolist()
+    assert levels == [500.0] * 20 + [100.0] * 60 + [300.0] * 20 + [900.0] * 5 + [300.0] * 35 + [700.0] * 60
+    assert sum(e.rows for e in cache.entries()) == 200
+    spans = sorted(tuple(int(n) for n in p.stem.split("-")[:2]) for p in part_files(tmp_path))
+    assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(spans))

@@ -17,12 +17,11 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 import attrs
 
 from app.adapters.brokers.sim.config import SimConfig
-from app.adapters.brokers.sim.futures import FundingPayment
 from app.adapters.brokers.sim.wallet import RateBook, Wallet
 from app.domain.fills import funding_payment, liquidation_price
 from app.domain.money import ZERO, to_decimal
 from app.domain.positions import PositionChange, apply_fill
-from app.domain.values import Asset, Balance, Candle, Fill, Instrument, Position, Side
+from app.domain.values import Asset, Balance, Candle, Fill, FundingPayment, Instrument, Position, Side
 
 __all__ = ["MONEY_STEP", "Account"]
 
@@ -104,7 +103,7 @@ class Account:
         amount = _money(funding_payment(qty, mark, rate))
         self.wallet.add(quote, -amount)
         self.realized -= _money(amount * (self.rates.rate(quote) or ZERO))
-        payment = FundingPayment(symbol, ts, rate, mark, qty, amount, quote)
+        payment = FundingPayment(self.config.asset, symbol, ts, rate, mark, qty, amount, quote)
         self.funding.append(payment)
         return payment
 

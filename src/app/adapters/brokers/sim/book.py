@@ -1,5 +1,6 @@
 """The venue's records: every order it knows with its fills and pending events (the ledger), and the
-working orders with what the Order value does not say (trigger, time in force, latency, pending cancel)."""
+working orders with what the Order value does not say (trigger, time in force, latency, time priority,
+pending cancel or amendment)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 import attrs
 
 from app.adapters.brokers.sim.faults import FaultInjector
+from app.adapters.brokers.sim.orders import Amendment
 from app.domain.values import Fill, Order, OrderStatus, TimeInForce
 from app.ports.broker import BrokerEvent
 
@@ -22,9 +24,13 @@ class Working:
 
     Args:
         stop: the trigger of a stop / stop-limit order not triggered yet.
-        live_at: the order works on bars whose open time is at or after this (placement + latency).
+        live_at: the order works on bars whose open time is at or after this (placement + latency; for an
+            order an amendment re-queued, when that amendment took effect).
+        seq: placement order (ties between orders reaching the book at the same time).
+        requeued: an amendment sent it to the back of the queue (see ``OrderBook``).
         arrived: it has seen its first bar on the book (time in force is judged on that bar).
         cancel_at: a requested cancel takes effect on bars at or after this.
+        amend / amend_at: a requested amendment and the time it takes effect (the old terms work until then).
     """
 
     cid: str
@@ -32,18 +38,41 @@ class Working:
     tif: TimeInForce
     live_at: datetime
     stop: Decimal | None = None
+    seq: int = 0
+    requeued: bool = False
     arrived: bool = False
     cancel_at: datetime | None = None
+    amend: Amendment | None = None
+    amend_at: datetime | None = None
+
+    @property
+    def priority(self) -> tuple[datetime, bool, int]:
+        return self.live_at, self.requeued, self.seq
 
 
 class OrderBook:
-    """Working orders in time priority (placement order)."""
+    """Working orders in time priority: by the time each reached the book (placement + latency, or the time
+    an amendment that re-queued it took effect), then placement order. At the same instant new placements
+    come before re-queued orders, so the order is a function of what the Order values record and a restored
+    book queues exactly as the uninterrupted one did.
+    """
 
     def __init__(self) -> None:
         self._working: dict[str, Working] = {}
+        self._ordered = True
 
     def add(self, working: Working) -> None:
+        last = next(reversed(self._working.values()), None)
+        if last is not None and working.priority < last.priority:
+            self._ordered = False
         self._working[working.cid] = working
+
+    def requeue(self, working: Working, at: datetime) -> None:
+        """Send ``working`` behind every order that reached the book before ``at``; it arrives anew."""
+        working.live_at = max(working.live_at, at)
+        working.requeued = True
+        working.arrived = False
+        self._ordered = False
 
     def get(self, cid: str) -> Working | None:
         return self._working.get(cid)
@@ -55,11 +84,18 @@ class OrderBook:
         return cid in self._working
 
     def __iter__(self) -> Iterator[Working]:
-        return iter(list(self._working.values()))
+        return iter(self._in_priority())
 
     def of_symbol(self, symbol: str) -> list[Working]:
         """A snapshot in time priority: matching may add or remove orders while it walks it."""
-        return [w for w in self._working.values() if w.symbol == symbol]
+        return [w for w in self._in_priority() if w.symbol == symbol]
+
+    def _in_priority(self) -> list[Working]:
+        if not self._ordered:
+            ordered = sorted(self._working.values(), key=lambda w: w.priority)
+            self._working = {w.cid: w for w in ordered}
+            self._ordered = True
+        return list(self._working.values())
 
 
 class Ledger:
@@ -98,6 +134,10 @@ class Ledger:
     def record_fill(self, fill: Fill) -> None:
         self.fills.append(fill)
         self._faults.emit(self._outbox, fill)
+
+    def report(self, event: BrokerEvent) -> None:
+        """Report an event that is neither an order's state nor a fill (a funding settlement)."""
+        self._faults.emit(self._outbox, event)
 
     def restore_fill(self, fill: Fill) -> None:
         """A journaled fill: known, counted, not reported again."""

@@ -20,7 +20,7 @@ from app.adapters.brokers.sim.config import SimConfig
 from app.adapters.brokers.sim.faults import FaultInjector
 from app.adapters.brokers.sim.futures import FundingPayment
 from app.adapters.brokers.sim.matching import match_bar, observe_bar
-from app.adapters.brokers.sim.orders import bracket_exits, validate_intent
+from app.adapters.brokers.sim.orders import Amendment, bracket_exits, validate_intent
 from app.adapters.brokers.sim.restore import IntentLookup, restore_venue
 from app.adapters.brokers.sim.venue import Venue
 from app.domain.values import (
@@ -65,6 +65,20 @@ class SimBroker:
         cancel takes effect); the cancelled state follows as an event."""
         return self._venue.cancel(symbol, client_order_id)
 
+    async def amend_order(
+        self,
+        symbol: str,
+        client_order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        """Amend a working order (resting or still on its way to the book). With latency the answer still
+        shows the old terms (its reason says when the amendment takes effect and what it sets); the amended
+        order, or the amendment's rejection if the order filled or triggered meanwhile, follows as an event."""
+        return self._venue.amend(symbol, client_order_id, Amendment(qty, price, stop_price))
+
     async def get_order(self, client_order_id: str) -> Order | None:
         return self._venue.ledger.orders.get(client_order_id)
 
@@ -105,6 +119,8 @@ class SimBroker:
         positions[symbol] = attrs.evolve(position, stop_loss=stop_loss, take_profit=take_profit)
 
     async def drain_events(self) -> Sequence[BrokerEvent]:
+        """Order updates, fills and funding payments in the order they happened. ``observe`` after a
+        ``restore`` reports again the funding times it re-charges (same ``funding_id``)."""
         return self._venue.ledger.drain()
 
     # -- beyond the port: brackets ----------------------------------------------------------------------
@@ -170,7 +186,7 @@ class SimBroker:
 
     def on_funding(self, symbol: str, ts: datetime, rate: Decimal) -> FundingPayment | None:
         """Charge a funding time given live (a time already charged, e.g. from the config series, is not
-        charged again). Returns the payment, or None when nothing was due."""
+        charged again). Returns the payment, also reported by ``drain_events``, or None when nothing was due."""
         return self._venue.charge_funding(symbol, ts, rate)
 
     def restore(

@@ -47,7 +47,7 @@ class FaultInjector:
         self._drop_fills += 1
 
     def duplicate_next_event(self) -> None:
-        """The next event is reported twice."""
+        """The next event (an order update, a fill or a funding payment) is reported twice."""
         self._duplicates += 1
 
     def reorder_next_drain(self) -> None:

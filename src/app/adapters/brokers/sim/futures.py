@@ -2,7 +2,11 @@
 
 A funding time T is charged once per symbol, on the position held at T (every fill at or before T, none
 after), valued at the mark price at T. Series given in the config are charged as the feed's time passes T;
-``SimBroker.on_funding`` charges a rate given live. Either way a time is never charged twice.
+``SimBroker.on_funding`` charges a rate given live. Either way a time is never charged twice by one account.
+Each charge is reported as a ``FundingPayment`` event (``drain_events``) at the moment it is made, in order
+with the fills around it. A restored account charges again, while it observes the bars already processed,
+the times the journal already holds: those payments come again with the same ``funding_id``, which the
+journal keeps once.
 """
 
 from __future__ import annotations
@@ -12,29 +16,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import final
-
-import attrs
 
 from app.adapters.brokers.sim.config import FundingSeries
+from app.domain.values import FundingPayment
 from app.ports.errors import DataError
 
 __all__ = ["FundingPayment", "FundingSchedule", "load_funding_rates"]
-
-
-@final
-@attrs.frozen
-class FundingPayment:
-    """One funding settlement: ``amount`` (in ``currency``, the quote) was paid by the position holder;
-    negative means it was received."""
-
-    symbol: str
-    ts: datetime
-    rate: Decimal
-    mark: Decimal
-    position_qty: Decimal
-    amount: Decimal
-    currency: str
 
 
 class FundingSchedule:

@@ -1,6 +1,7 @@
 """One bar through the venue, in a fixed order that makes fills, funding and restarts agree:
 
-1. cancels whose latency has passed take effect; funding times before the bar are charged;
+1. cancels, then amendments, whose latency has passed take effect (an amended price sends the order to the
+   back of the queue, see ``OrderBook``); funding times before the bar are charged;
 2. the open: market orders, and limits and stops the open is already through (fills stamped at the open);
 3. funding times inside the bar are charged (on the position after the open's fills);
 4. inside the bar: limits touched, stops crossed (fills stamped at the bar's close), then the server-side stop
@@ -45,6 +46,7 @@ def match_bar(venue: Venue, candle: Candle) -> None:
     instrument = venue.account.instrument(symbol)
     venue.now = venue.bar_ts = candle.ts
     venue.apply_due_cancels(candle.ts)
+    venue.apply_due_amendments(candle.ts)
     venue.charge_due_funding(symbol, candle.ts, candle)
     pool = _Pool(volume_allowance(candle, venue.config.max_volume_share, instrument))
     touched: set[str] = set()

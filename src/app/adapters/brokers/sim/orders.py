@@ -1,8 +1,13 @@
-"""Order rules of the simulated venue: what an intent must satisfy to be accepted, how bracket exits are
-linked to their entry, and how a pending cancel is written on the order (so a restart can see it).
+"""Order rules of the simulated venue: what an intent or an amendment must satisfy to be accepted, how
+bracket exits are linked to their entry, and how a pending cancel or amendment is written on the order (so a
+restart can see it).
 
-The links and the pending cancel live in the Order value itself (``broker_order_id`` ``oco:<entry>:<sl|tp>``,
-``reason`` ``... cancel pending until <time>``): the journal stores Orders, and ``restore`` rebuilds from it.
+The links, the pending cancel and the amendments live in the Order value itself: ``broker_order_id``
+``oco:<entry>:<sl|tp>``; ``reason`` segments (``; ``-separated, the pending cancel last)
+``amend pending until <time>: qty <q>, price <p>, stop <s>``, ``amend rejected: <why>`` and
+``amended at <time>[, stop <s>][, queued <time>]`` (the trigger of an untriggered stop-limit order, which the
+Order value has no field for, and the time an amendment re-queued the order), ``cancel pending until <time>``.
+The journal stores Orders, and ``restore`` rebuilds from it.
 """
 
 from __future__ import annotations
@@ -15,11 +20,19 @@ import attrs
 
 from app.domain.ids import is_valid_client_order_id
 from app.domain.money import ZERO
-from app.domain.values import Instrument, OrderIntent, OrderType, TimeInForce
+from app.domain.values import Instrument, Order, OrderIntent, OrderType, TimeInForce
 
 __all__ = [
+    "Amendment",
     "Brackets",
+    "amended_reason",
+    "amended_state",
+    "amended_terms",
+    "amendment_problem",
+    "amendment_rejected_reason",
     "bracket_exits",
+    "pending_amend_reason",
+    "pending_amendment",
     "pending_cancel_at",
     "pending_cancel_reason",
     "validate_intent",
@@ -29,6 +42,31 @@ __all__ = [
 _PENDING = "cancel pending until "
 _PENDING_RE = re.compile(r"(?:^|; )cancel pending until (\S+)$")
 _OCO_RE = re.compile(r"^oco:([A-Za-z0-9_-]{1,36}):(sl|tp)$")
+_AMEND_PENDING = "amend pending until "
+_AMEND_REJECTED = "amend rejected: "
+_AMENDED = "amended at "
+_TERM_RE = re.compile(r"^(qty|price|stop|queued) (\S+)$")
+_LIMITED = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+_TRIGGERED_BY_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+
+
+@attrs.frozen
+class Amendment:
+    """New terms for a working order; None leaves a term as it is. ``qty`` is the new total quantity
+    (filled part included), ``price`` the limit price, ``stop`` the trigger."""
+
+    qty: Decimal | None = None
+    price: Decimal | None = None
+    stop: Decimal | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.qty is None and self.price is None and self.stop is None
+
+    def describe(self) -> str:
+        """``qty 2, price 99, stop 101``: the terms it sets."""
+        terms = (("qty", self.qty), ("price", self.price), ("stop", self.stop))
+        return ", ".join(f"{name} {value}" for name, value in terms if value is not None)
 
 
 class Brackets:
@@ -155,3 +193,137 @@ def _notional_problem(intent: OrderIntent, instrument: Instrument, last: Decimal
     if notional < instrument.min_notional:
         return f"order value {notional} is below the minimum {instrument.min_notional}"
     return ""
+
+
+# -- amendments -------------------------------------------------------------------------------------------
+
+
+def amendment_problem(
+    order: Order,
+    stop: Decimal | None,
+    tif: TimeInForce,
+    amendment: Amendment,
+    instrument: Instrument,
+    last: Decimal | None,
+    *,
+    is_exit: bool,
+) -> str:
+    """Why the venue refuses ``amendment`` of the working ``order`` now ("" when it accepts it). ``stop`` is
+    the order's trigger while it has not fired. Checked when the amendment arrives and again when it takes
+    effect (the order may have filled or triggered meanwhile)."""
+    kind = order.order_type
+    if amendment.empty:
+        return "nothing to amend: give a new quantity, limit price or stop price"
+    if amendment.qty is not None and is_exit:
+        return "a bracket exit's quantity follows what its entry filled: amend the entry instead"
+    if amendment.qty is not None and amendment.qty <= order.filled_qty:
+        return f"the new quantity {amendment.qty} must stay above the {order.filled_qty} already filled"
+    if amendment.price is not None and kind not in _LIMITED:
+        hint = " (amend its stop price)" if kind is OrderType.STOP else ""
+        return f"a {kind.value} order has no limit price to amend{hint}"
+    if amendment.stop is not None and (kind not in _TRIGGERED_BY_STOP or stop is None):
+        return f"a {kind.value} order has no stop price to amend (a stop that fired has no trigger left)"
+    limit = order.price if kind in _LIMITED else None
+    current = (order.qty, limit, stop)
+    wanted = amended_terms(current, amendment)
+    if wanted == current:
+        return f"the amendment changes nothing: the order already has {amendment.describe()}"
+    qty, price, trigger = wanted
+    terms = OrderIntent(
+        client_order_id=order.client_order_id,
+        strategy_id=order.strategy_id,
+        asset=order.asset,
+        symbol=order.symbol,
+        side=order.side,
+        qty=qty,
+        order_type=kind,
+        price=price,
+        stop_price=trigger,
+        time_in_force=tif,
+        reduce_only=order.reduce_only,
+    )
+    return (
+        _quantity_problem(terms, instrument)
+        or _price_problem(terms, instrument)
+        or _notional_problem(terms, instrument, last)
+    )
+
+
+def amended_terms(
+    current: tuple[Decimal, Decimal | None, Decimal | None], amendment: Amendment
+) -> tuple[Decimal, Decimal | None, Decimal | None]:
+    """``(qty, limit price, stop)`` once ``amendment`` applies to ``current``."""
+    qty, price, stop = current
+    return (
+        qty if amendment.qty is None else amendment.qty,
+        price if amendment.price is None else amendment.price,
+        stop if amendment.stop is None else amendment.stop,
+    )
+
+
+def pending_amend_reason(reason: str, at: datetime, amendment: Amendment) -> str:
+    return _with_note(reason, f"{_AMEND_PENDING}{at.isoformat()}: {amendment.describe()}")
+
+
+def amendment_rejected_reason(reason: str, problem: str) -> str:
+    return _with_note(reason, f"{_AMEND_REJECTED}{problem}")
+
+
+def amended_reason(reason: str, at: datetime, stop: Decimal | None, queued: datetime | None) -> str:
+    """``reason`` recording an amendment that took effect at ``at``: the stop-limit trigger now in force
+    and, once re-queued, the time the order holds its place in the queue from."""
+    mark = _AMENDED + at.isoformat()
+    if stop is not None:
+        mark += f", stop {stop}"
+    if queued is not None:
+        mark += f", queued {queued.isoformat()}"
+    kept = [s for s in _segments(reason) if not s.startswith(_AMENDED)]
+    return _with_note("; ".join(kept), mark)
+
+
+def pending_amendment(reason: str) -> tuple[datetime, Amendment] | None:
+    """When the amendment written on an order's ``reason`` takes effect, and its terms, if one is pending."""
+    for segment in _segments(reason):
+        if segment.startswith(_AMEND_PENDING):
+            at, _, terms = segment.removeprefix(_AMEND_PENDING).partition(": ")
+            values = _terms(terms)
+            qty, price, stop = (_decimal(values.get(name)) for name in ("qty", "price", "stop"))
+            return datetime.fromisoformat(at), Amendment(qty, price, stop)
+    return None
+
+
+def amended_state(reason: str) -> tuple[Decimal | None, datetime | None]:
+    """``(stop, queued)`` as the last amendment that took effect recorded them (None: not recorded)."""
+    for segment in _segments(reason):
+        if segment.startswith(_AMENDED):
+            values = _terms(segment.partition(", ")[2])
+            queued = values.get("queued")
+            return _decimal(values.get("stop")), datetime.fromisoformat(queued) if queued else None
+    return None, None
+
+
+def _terms(text: str) -> dict[str, str]:
+    """``qty 2, stop 101`` -> {"qty": "2", "stop": "101"}."""
+    found: dict[str, str] = {}
+    for item in text.split(", ") if text else ():
+        match = _TERM_RE.match(item)
+        if match is None:
+            msg = f"unreadable amendment term {item!r} in {text!r} (an order's reason)"
+            raise ValueError(msg)
+        found[match.group(1)] = match.group(2)
+    return found
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return Decimal(text) if text is not None else None
+
+
+def _segments(reason: str) -> list[str]:
+    return reason.split("; ") if reason else []
+
+
+def _with_note(reason: str, note: str) -> str:
+    """``reason`` without earlier amendment notes, plus ``note`` (before a pending cancel, which stays last)."""
+    kept = [s for s in _segments(reason) if not s.startswith((_AMEND_PENDING, _AMEND_REJECTED))]
+    at = next((i for i, s in enumerate(kept) if s.startswith(_PENDING)), len(kept))
+    return "; ".join([*kept[:at], note, *kept[at:]])

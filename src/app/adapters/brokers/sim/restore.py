@@ -3,10 +3,11 @@
 The paper venue lives in the process, so the journal is its durable record. Fills are re-applied in journal
 order (positions, wallet, realised P&L); each order's progress is taken from its fills, so an order whose
 last update the crash lost still resumes with the right remainder. Orders that are not final go back on the
-book in creation order (time priority) with what the Order value carries: limit price, a stop order's trigger
-(its price), bracket links (its venue id), a pending cancel (its reason); the stop of a stop-limit order and
-the time in force come from the write-ahead intents when given. A journaled intent the venue never answered
-is placed as if it had been.
+book in time priority with what the Order value carries: quantity and limit price (as last amended), a stop
+order's trigger (its price), bracket links (its venue id), and in its reason a pending cancel, a pending
+amendment, and for an amended order the stop-limit trigger in force and the time an amendment re-queued it.
+The stop of a stop-limit order never amended and the time in force come from the write-ahead intents when
+given. A journaled intent the venue never answered is placed as if it had been.
 
 After ``restore`` the caller feeds every bar already processed through ``observe`` (as the runtime's warm-up
 does): that teaches prices, marks orders that were live as arrived, and charges past funding times on the
@@ -23,7 +24,7 @@ from decimal import Decimal
 import attrs
 
 from app.adapters.brokers.sim.book import Working
-from app.adapters.brokers.sim.orders import Brackets, pending_cancel_at
+from app.adapters.brokers.sim.orders import Brackets, amended_state, pending_amendment, pending_cancel_at
 from app.adapters.brokers.sim.venue import Venue
 from app.domain.money import ZERO
 from app.domain.values import Fill, Order, OrderIntent, OrderStatus, OrderType, Position, TimeInForce
@@ -100,29 +101,40 @@ def _restore_order(venue: Venue, order: Order, intents: IntentLookup | None) -> 
     status = OrderStatus.PARTIALLY_FILLED if order.filled_qty > ZERO else OrderStatus.ACCEPTED
     venue.ledger.put(attrs.evolve(order, status=status, broker_order_id=broker_id))
     intent = intents(cid) if intents is not None else None
-    stop = _trigger(order, intent)
+    amended_stop, queued = amended_state(order.reason)
+    stop = _trigger(order, intent, amended_stop)
     if order.order_type is OrderType.STOP_LIMIT and stop is None:
         reason = "restore: the stop-limit trigger is unknown (no intent)"
         venue.ledger.update(cid, order.updated_at, status=OrderStatus.CANCELLED, reason=reason)
         return
+    pending = pending_amendment(order.reason)
+    venue.placed += 1
     venue.book.add(
         Working(
             cid=cid,
             symbol=order.symbol,
             tif=intent.time_in_force if intent is not None else TimeInForce.GTC,
-            live_at=order.created_at + venue.config.latency,
+            live_at=queued or order.created_at + venue.config.latency,
             stop=stop,
+            seq=venue.placed,
+            requeued=queued is not None,
             cancel_at=pending_cancel_at(order.reason),
+            amend=pending[1] if pending else None,
+            amend_at=pending[0] if pending else None,
         )
     )
 
 
-def _trigger(order: Order, intent: OrderIntent | None) -> Decimal | None:
+def _trigger(order: Order, intent: OrderIntent | None, amended: Decimal | None) -> Decimal | None:
+    """A stop order's trigger is its price (amended or not); a stop-limit's is the one its last amendment
+    recorded, else the intent's."""
+    if order.order_type is OrderType.STOP and order.price is not None:
+        return order.price
     if order.order_type not in (OrderType.STOP, OrderType.STOP_LIMIT):
         return None
-    if intent is not None and intent.stop_price is not None:
-        return intent.stop_price
-    return order.price if order.order_type is OrderType.STOP else None
+    if amended is not None and order.order_type is OrderType.STOP_LIMIT:
+        return amended
+    return intent.stop_price if intent is not None else None
 
 
 def _restore_protection(venue: Venue, positions: Sequence[Position]) -> None:

@@ -1,6 +1,6 @@
-"""The simulated venue's core (synchronous): accepting and cancelling orders, executing fills, bracket
-exits, server-side stop loss / take profit, liquidation and funding. ``matching`` walks each bar through it;
-``SimBroker`` puts the Broker port in front of it.
+"""The simulated venue's core (synchronous): accepting, amending and cancelling orders, executing fills,
+bracket exits, server-side stop loss / take profit, liquidation and funding. ``matching`` walks each bar
+through it; ``SimBroker`` puts the Broker port in front of it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from app.adapters.brokers.sim.config import SimConfig
 from app.adapters.brokers.sim.faults import FaultInjector
 from app.adapters.brokers.sim.futures import FundingPayment, FundingSchedule
 from app.adapters.brokers.sim.orders import (
+    Amendment,
     Brackets,
+    amended_reason,
+    amended_terms,
+    amendment_problem,
+    amendment_rejected_reason,
+    pending_amend_reason,
     pending_cancel_reason,
     validate_intent,
     without_pending_cancel,
@@ -54,6 +60,7 @@ class Venue:
         self.bar_ts: datetime | None = None
         self.seq = 0  # sim-generated orders: sim-<kind>-<seq>
         self.accepted = 0  # broker order ids: sim-<accepted>
+        self.placed = 0  # orders put on the book so far (time priority between orders arriving together)
 
     # -- orders -----------------------------------------------------------------------------------------
 
@@ -90,12 +97,14 @@ class Venue:
             broker_id = self.brackets.broker_id(*exit_of)
             reason = "stop_loss" if exit_of[1] == "sl" else "take_profit"
         order = self._order(intent, now, OrderStatus.ACCEPTED, broker_id=broker_id, reason=reason)
+        self.placed += 1
         working = Working(
             cid=intent.client_order_id,
             symbol=intent.symbol,
             tif=intent.time_in_force,
             live_at=now + self.config.latency,
             stop=intent.stop_price if intent.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
+            seq=self.placed,
         )
         self.book.add(working)
         if exit_of is not None:
@@ -152,6 +161,59 @@ class Venue:
             if working.cancel_at is not None and working.cancel_at <= ts:
                 self.end(working.cid, OrderStatus.CANCELLED, "cancelled by request")
 
+    def amend(self, symbol: str, cid: str, amendment: Amendment) -> Order:
+        """Amend a working order now (no latency) or once the latency has passed; until then the old terms
+        work, and the order may fill meanwhile (the amendment is then rejected with an event)."""
+        order = self.ledger.orders.get(cid)
+        if order is None or order.symbol != symbol:
+            raise BrokerRejected(f"no order {cid} on {symbol}", code="unknown_order")
+        working = self.book.get(cid)
+        busy = "being cancelled" if working and working.cancel_at else "already being amended"
+        if order.status.is_terminal or working is None:
+            msg = f"order {cid} is {order.status.value}: nothing is left to amend"
+            raise BrokerRejected(msg, code="order_final")
+        if working.cancel_at is not None or working.amend_at is not None:
+            raise BrokerRejected(f"order {cid} is {busy}: try again once that took effect", code="order_busy")
+        problem = self._amend_problem(order, working, amendment)
+        if problem:
+            raise BrokerRejected(f"cannot amend {cid}: {problem}", code="invalid_amendment")
+        now = self.now or order.updated_at
+        if not self.config.latency:
+            return self._apply_amendment(working, amendment, now)
+        working.amend, working.amend_at = amendment, now + self.config.latency
+        reason = pending_amend_reason(order.reason, working.amend_at, amendment)
+        return self.ledger.update(cid, now, reason=reason)
+
+    def apply_due_amendments(self, ts: datetime) -> None:
+        for working in self.book:
+            if working.amend is not None and working.amend_at is not None and working.amend_at <= ts:
+                self._apply_amendment(working, working.amend, working.amend_at)
+
+    def _amend_problem(self, order: Order, working: Working, amendment: Amendment) -> str:
+        instrument, last = self.account.instrument(order.symbol), self.account.last.get(order.symbol)
+        exit_ = order.client_order_id in self.brackets.parent
+        return amendment_problem(order, working.stop, working.tif, amendment, instrument, last, is_exit=exit_)
+
+    def _apply_amendment(self, working: Working, amendment: Amendment, at: datetime) -> Order:
+        """The amendment reaches the book at ``at``: checked again, then applied. A price or stop change, or a
+        larger quantity, sends the order to the back of the queue; a smaller quantity keeps its place."""
+        working.amend = working.amend_at = None
+        cid, now = working.cid, self.now or at
+        order = self.ledger.orders[cid]
+        problem = self._amend_problem(order, working, amendment)
+        if problem:
+            return self.ledger.update(cid, now, reason=amendment_rejected_reason(order.reason, problem))
+        kind = order.order_type
+        limit = order.price if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
+        qty, price, stop = amended_terms((order.qty, limit, working.stop), amendment)
+        if (price, stop) != (limit, working.stop) or qty > order.qty:
+            self.book.requeue(working, at)
+        working.stop = stop
+        queued = working.live_at if working.requeued else None
+        reason = amended_reason(order.reason, at, stop if kind is OrderType.STOP_LIMIT else None, queued)
+        shown = stop if kind is OrderType.STOP else price  # a stop order shows its trigger
+        return self.ledger.update(cid, now, qty=qty, price=shown, reason=reason)
+
     def end(self, cid: str, status: OrderStatus, reason: str) -> Order:
         """The rest of an order stops working (cancelled, expired or, before any fill, rejected)."""
         self.book.remove(cid)
@@ -199,6 +261,10 @@ class Venue:
             price if order.avg_price is None else (order.avg_price * order.filled_qty + price * qty) / filled
         )
         done = filled >= order.qty
+        reason = without_pending_cancel(order.reason) if done else order.reason
+        working = self.book.get(cid)
+        if done and working is not None and working.amend is not None:
+            reason = amendment_rejected_reason(reason, "the order filled before the amendment took effect")
         self.ledger.update(
             cid,
             ts,
@@ -206,7 +272,7 @@ class Venue:
             filled_qty=filled,
             avg_price=avg,
             fee=order.fee + fee,
-            reason=without_pending_cancel(order.reason) if done else order.reason,
+            reason=reason,
         )
         if done:
             self.book.remove(cid)
@@ -326,7 +392,9 @@ class Venue:
         mark = self.mark_at(symbol, ts, bar)
         if qty == ZERO or mark is None:
             return None
-        return self.account.pay_funding(symbol, ts, rate, mark, qty)
+        payment = self.account.pay_funding(symbol, ts, rate, mark, qty)
+        self.ledger.report(payment)
+        return payment
 
     def position_at(self, symbol: str, ts: datetime) -> Decimal:
         """The signed position after every fill at or before ``ts`` (from the fill history when later fills

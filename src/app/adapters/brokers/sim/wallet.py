@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from app.domain.money import ZERO
+from app.domain.values import same_currency
 
 __all__ = ["RateBook", "Wallet"]
-
-_USD_LIKE = frozenset({"USD", "USDT", "USDC", "BUSD", "FDUSD", "TUSD"})
 
 
 class RateBook:
@@ -57,7 +56,7 @@ class RateBook:
 
     @staticmethod
     def _same(a: str, b: str) -> bool:
-        return a == b or (a in _USD_LIKE and b in _USD_LIKE)
+        return same_currency(a, b)
 
 
 class Wallet:

@@ -13,14 +13,17 @@ from app.adapters.feeds.bybit.feed import (
     FeedStats,
     KlineSocket,
     KlineSocketFactory,
+    public_stream_url,
     pybit_socket_factory,
 )
+from app.adapters.feeds.bybit.live import BybitEndpoints, LivePaperFeed, PaperFeedSettings, open_paper_feed
 from app.adapters.feeds.bybit.parsing import KlineUpdate, Ticker24h
 from app.adapters.feeds.bybit.quotes import QuoteStats, parse_ticker_message
 
 __all__ = [
     "AsyncBybitPublicClient",
     "BybitClientConfig",
+    "BybitEndpoints",
     "BybitFeed",
     "BybitFeedConfig",
     "BybitPublicClient",
@@ -28,12 +31,16 @@ __all__ = [
     "KlineSocket",
     "KlineSocketFactory",
     "KlineUpdate",
+    "LivePaperFeed",
+    "PaperFeedSettings",
     "QuoteStats",
     "RateLimit",
     "RateLimited",
     "RateLimiter",
     "Ticker24h",
     "TransientError",
+    "open_paper_feed",
     "parse_ticker_message",
+    "public_stream_url",
     "pybit_socket_factory",
 ]

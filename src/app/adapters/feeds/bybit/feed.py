@@ -12,7 +12,7 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -34,7 +34,14 @@ from app.domain.timeframes import parse_timeframe
 from app.domain.values import Candle, Instrument, Quote
 from app.ports.errors import BrokerUnavailable, DataError
 
-__all__ = ["BybitFeed", "FeedStats", "KlineSocket", "KlineSocketFactory", "pybit_socket_factory"]
+__all__ = [
+    "BybitFeed",
+    "FeedStats",
+    "KlineSocket",
+    "KlineSocketFactory",
+    "public_stream_url",
+    "pybit_socket_factory",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +93,48 @@ class _PybitKlineSocket:
         self._socket.exit()
 
 
-def pybit_socket_factory(*, testnet: bool = False) -> KlineSocketFactory:
-    """Sockets from ``pybit.unified_trading.WebSocket`` (its URL is the module's ``PUBLIC_WSS``)."""
+class _PinnedWebSocket(WebSocket):  # type: ignore[misc]  # pybit ships no type hints
+    """pybit's public WebSocket on a URL of our choosing.
+
+    pybit builds the URL from the module constant ``PUBLIC_WSS`` and has no argument for it; patching the
+    constant would move every socket in the process. Its connection step (also taken on each reconnect)
+    is pinned instead.
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        self._pinned_url = url
+        super().__init__(**kwargs)
+
+    def _connect(self, url: str) -> None:
+        super()._connect(self._pinned_url)
+
+
+def public_stream_url(base: str, channel: str) -> str:
+    """``wss://stream.bybit.com`` + ``spot`` -> ``wss://stream.bybit.com/v5/public/spot``."""
+    return f"{base.rstrip('/')}/v5/public/{channel}"
+
+
+def pybit_socket_factory(
+    *, testnet: bool = False, url: str | None = None, retries: int = 10
+) -> KlineSocketFactory:
+    """Sockets from ``pybit.unified_trading.WebSocket``.
+
+    ``url`` is the public stream's base URL (``wss://stream.bybit.com``; ``/v5/public/<channel>`` is
+    appended); None keeps pybit's (``PUBLIC_WSS``, mainnet or testnet). ``retries`` is how many connection
+    attempts pybit makes before giving up.
+    """
 
     def connect(channel: str) -> KlineSocket:
+        where = public_stream_url(url, channel) if url is not None else None
         try:
-            return _PybitKlineSocket(WebSocket(testnet=testnet, channel_type=channel), channel)
+            if where is None:
+                socket = WebSocket(testnet=testnet, channel_type=channel, retries=retries)
+            else:
+                socket = _PinnedWebSocket(where, testnet=testnet, channel_type=channel, retries=retries)
         except Exception as e:  # websocket-client's timeout after pybit's connection attempts
-            msg = f"cannot open the bybit {channel} stream: {e}"
+            msg = f"cannot open the bybit {channel} stream{f' at {where}' if where else ''}: {e}"
             raise BrokerUnavailable(msg) from e
+        return _PybitKlineSocket(socket, channel)
 
     return connect
 
@@ -198,7 +238,7 @@ class BybitFeed:
         candles = await self.client.klines(self.category, symbol, self._timeframe, start, horizon)
         return [c for c in candles if c.ts >= start and c.ts + self._interval <= horizon]
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncIterator[Candle]:
+    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
         """Closed candles, oldest first across symbols; with ``after``, history later than it first.
 
         Raises BrokerUnavailable when the stream cannot be reopened, DataError when a backfill fails
@@ -214,7 +254,7 @@ class BybitFeed:
         finally:
             await session.close()
 
-    def quotes(self) -> AsyncIterator[Quote]:
+    def quotes(self) -> AsyncGenerator[Quote, None]:
         """Quotes of the feed's symbols from the ticker stream (its own socket), as Bybit pushes them.
 
         Spot tickers carry no book: their bid and ask are the last price (see ``bybit.quotes``). Messages

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -91,7 +91,7 @@ async def stream_quotes(
     *,
     buffer: int,
     stats: QuoteStats,
-) -> AsyncIterator[Quote]:
+) -> AsyncGenerator[Quote, None]:
     """Quotes of ``symbols`` as the ticker stream pushes them; the socket closes when iteration stops.
 
     Raises BrokerUnavailable (from ``connect``) when the stream cannot be opened; after that, pybit's own

@@ -26,6 +26,7 @@ from app.domain.values import (
     OrderType,
     Position,
     Side,
+    SlTpAnchor,
     TimeInForce,
 )
 
@@ -157,13 +158,13 @@ OPEN_ORDER_SELECT = (
 )
 INTENT_SELECT = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, stop_price, "
-    "time_in_force, reduce_only, stop_loss, take_profit, created_at, note FROM intents "
-    "WHERE client_order_id = ?"
+    "time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
+    "stop_loss_relative, take_profit_relative FROM intents WHERE client_order_id = ?"
 )
 INTENT_INSERT = (
     "INSERT INTO intents (client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, "
-    "stop_price, time_in_force, reduce_only, stop_loss, take_profit, created_at, note) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "stop_price, time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
+    "stop_loss_relative, take_profit_relative) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 FILL_SELECT = (
     "SELECT fill_id, client_order_id, asset, symbol, side, qty, price, fee, fee_currency, ts, liquidity "
@@ -230,19 +231,22 @@ def order_from(r: Sequence[Any]) -> Order:
 
 
 def intent_params(i: OrderIntent, created: str) -> Params:
+    a = i.anchor
     return (
         i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
         _text(i.price), _text(i.stop_price), i.time_in_force, int(i.reduce_only), _text(i.stop_loss),
-        _text(i.take_profit), created, i.note,
+        _text(i.take_profit), created, i.note, None if a is None else str(a.reference_price),
+        int(a is not None and a.stop_loss_relative), int(a is not None and a.take_profit_relative),
     )  # fmt: skip
 
 
 def intent_from(r: Sequence[Any]) -> OrderIntent:
+    anchor = None if r[15] is None else SlTpAnchor(Decimal(r[15]), bool(r[16]), bool(r[17]))
     return OrderIntent(
         client_order_id=r[0], strategy_id=r[1], asset=Asset(r[2]), symbol=r[3], side=Side(r[4]),
         qty=Decimal(r[5]), order_type=OrderType(r[6]), price=_dec(r[7]), stop_price=_dec(r[8]),
         time_in_force=TimeInForce(r[9]), reduce_only=bool(r[10]), stop_loss=_dec(r[11]),
-        take_profit=_dec(r[12]), created_at=ts_from(r[13]), note=r[14],
+        take_profit=_dec(r[12]), created_at=ts_from(r[13]), note=r[14], anchor=anchor,
     )  # fmt: skip
 
 

@@ -141,7 +141,19 @@ _INITIAL = _statements(
     "CREATE INDEX events_by_kind ON events (kind, seq)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "journal and state tables", _INITIAL),)
+# An entry's stop loss / take profit follow its fill (``SlTpAnchor``): the intent keeps the price they were
+# computed from and whether each is a share of the price. Rows written before have no anchor (NULL price):
+# their levels are attached as they were stored.
+_SL_TP_ANCHOR = _statements(
+    "ALTER TABLE intents ADD COLUMN reference_price TEXT",
+    "ALTER TABLE intents ADD COLUMN stop_loss_relative INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE intents ADD COLUMN take_profit_relative INTEGER NOT NULL DEFAULT 0",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "journal and state tables", _INITIAL),
+    Migration(2, "intents: the price stop loss / take profit were computed from", _SL_TP_ANCHOR),
+)
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this code writes and understands."""
