@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
-from app.domain.positions import apply_fill
+from app.domain.positions import apply_fill, book_funding
 from app.domain.values import Asset, Fill, Side
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -85,3 +85,71 @@ def test_a_fill_larger_than_the_position_flips_it():
     assert change.position is not None
     assert change.position.qty == D("-2")
     assert change.position.avg_price == D("105")
+
+
+# -- perpetual funding: carried by the position, taken by the trade that closes it ----------------------
+
+
+def test_funding_settled_on_a_position_accumulates_signed_like_pnl():
+    opened = apply_fill(None, fill(Side.BUY, "10", "100")).position
+    assert opened is not None
+
+    paid_then_received = book_funding(book_funding(opened, D("1.5")), D("-0.25"))
+
+    assert opened.funding == D(0)
+    assert paid_then_received.funding == D("-1.25")  # paid 1.5, received 0.25
+    assert (paid_then_received.qty, paid_then_received.avg_price) == (opened.qty, opened.avg_price)
+
+
+def test_a_whole_close_takes_all_the_funding_into_the_trade_and_its_pnl():
+    opened = apply_fill(None, fill(Side.BUY, "2", "100", fee="0.2")).position
+    assert opened is not None
+    change = apply_fill(book_funding(opened, D("0.3")), fill(Side.SELL, "2", "110", fee="0.22", minutes=5))
+
+    # 20 gross - 0.42 fees - 0.3 funding paid
+    assert change.position is None
+    assert change.closed is not None
+    assert change.closed.funding == D("-0.3")
+    assert change.closed.pnl == D("19.28")
+    assert change.closed.price_pnl == D("20")
+
+
+def test_a_partial_close_takes_its_share_of_the_funding_as_of_the_entry_fees():
+    opened = apply_fill(None, fill(Side.BUY, "4", "100", fee="0.4")).position
+    assert opened is not None
+    change = apply_fill(book_funding(opened, D("-2")), fill(Side.SELL, "1", "90", fee="0.09", minutes=1))
+
+    # closed 1 of 4: fee share 0.1, funding share 0.5 received; (90 - 100) x 1 - 0.1 - 0.09 + 0.5 = -9.69
+    assert change.closed is not None
+    assert (change.closed.funding, change.closed.fees, change.closed.pnl) == (D("0.5"), D("0.19"), D("-9.69"))
+    assert change.position is not None
+    assert (change.position.qty, change.position.entry_fees, change.position.funding) == (
+        D("3"),
+        D("0.3"),
+        D("1.5"),
+    )
+
+
+def test_adding_to_a_position_keeps_its_funding_for_the_whole_of_it():
+    opened = apply_fill(None, fill(Side.BUY, "1", "100")).position
+    assert opened is not None
+    grown = apply_fill(book_funding(opened, D("1")), fill(Side.BUY, "1", "100", minutes=1)).position
+    assert grown is not None
+    change = apply_fill(grown, fill(Side.SELL, "1", "100", minutes=2))
+
+    assert grown.funding == D("-1")
+    assert change.closed is not None
+    assert change.closed.funding == D("-0.5")  # half the position closed: half its funding
+    assert change.position is not None
+    assert change.position.funding == D("-0.5")
+
+
+def test_a_flip_closes_the_position_with_all_its_funding_and_opens_the_rest_without_any():
+    opened = apply_fill(None, fill(Side.BUY, "1", "100")).position
+    assert opened is not None
+    change = apply_fill(book_funding(opened, D("0.7")), fill(Side.SELL, "3", "105", minutes=1))
+
+    assert change.closed is not None
+    assert (change.closed.funding, change.closed.pnl) == (D("-0.7"), D("4.3"))
+    assert change.position is not None
+    assert (change.position.qty, change.position.funding) == (D("-2"), D(0))

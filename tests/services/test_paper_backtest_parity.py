@@ -1,21 +1,26 @@
 """Paper against the backtester: the same spec over the same bars places its stop loss and take profit at the
 same levels (measured from the entry's fill, an ATR stop by its distance, a percentage target by its share),
-so the two take the same trades and leave them at the same prices for the same reasons."""
+so the two take the same trades and leave them at the same prices for the same reasons, and each trade's P&L
+means the same: net of both fees and including the funding settled while it was open (the real 8-hourly
+series, charged by the paper venue and by the backtester on the position held at each funding time)."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
+import attrs
+import numpy as np
 import pytest
 
+from app.adapters.brokers.sim import load_funding_rates
 from app.adapters.storage.sqlite import SqliteStorage
 from app.domain.money import to_decimal
 from app.domain.symbols import generic_instrument
 from app.domain.values import Asset
 from app.learning.features.indicators import atr
 from app.learning.strategies.spec import StopRule
-from app.services.validation import BacktestOptions, run
-from tests.services.perp_replay import perp_folder, perp_spec, run_paper
+from app.services.validation import BacktestOptions, BarData, run
+from tests.services.perp_replay import FUNDING_FILE, PERP, perp_folder, perp_spec, run_paper
 from tests.services.validation.conftest import real_bars
 
 BAR_NS = 300 * 10**9
@@ -29,10 +34,24 @@ SPECS = {
 }
 
 
+FUNDING = load_funding_rates(PERP / FUNDING_FILE)
+
+
+def with_funding(bars: BarData) -> BarData:
+    """The bars with the funding file's rates, each at the first bar opening at or after its time, as
+    ``app backtest`` lays them (the same file the paper venue charges)."""
+    rates = np.zeros(len(bars))
+    for ts, rate in FUNDING:
+        moment = int(ts.timestamp()) * 10**9
+        if bars.ts[0] <= moment <= bars.ts[-1]:
+            rates[np.searchsorted(bars.ts, moment)] += float(rate)
+    return attrs.evolve(bars, funding=rates)
+
+
 @pytest.mark.parametrize("changes", list(SPECS.values()), ids=list(SPECS))
 def test_paper_attaches_the_levels_the_backtester_uses_and_trades_alike(tmp_path, changes):
     spec = perp_spec(**changes)
-    bars = real_bars("crypto_futures/XRPUSDT_5m.csv", "XRPUSDT")
+    bars = with_funding(real_bars("crypto_futures/XRPUSDT_5m.csv", "XRPUSDT"))
 
     run_paper(tmp_path / "home", perp_folder(tmp_path), spec)
     tested = run(spec, bars, BacktestOptions(cash=1000.0))
@@ -57,6 +76,21 @@ def test_paper_attaches_the_levels_the_backtester_uses_and_trades_alike(tmp_path
             theirs.exit_price,
             theirs.exit_reason,
         )
+        # Paper sizes an entry at the signal's close, the backtester at the fill (sizes differ by a few
+        # hundredths of a percent); per unit of quantity the P&L, its fees and its funding are the same.
+        assert per_unit(mine.pnl, mine.qty) == pytest.approx(theirs.pnl / theirs.qty, rel=0, abs=1e-12)
+        assert per_unit(mine.fees, mine.qty) == pytest.approx(theirs.fees / theirs.qty, rel=0, abs=1e-12)
+        assert per_unit(mine.funding, mine.qty) == pytest.approx(
+            theirs.funding / theirs.qty, rel=0, abs=1e-12
+        )
+        assert mine.pnl == mine.price_pnl - mine.fees + mine.funding
+    # Funding was paid (longs at positive rates) and received on several trades, and a trade entered or left
+    # at a funding time's open: a fill at the funding time counts in the position settled, in both.
+    funded = [mine.funding for mine in paper if mine.funding != 0]
+    assert len(funded) >= 3
+    assert min(funded) < 0 < max(funded)
+    times = {ts for ts, _ in FUNDING}
+    assert any(mine.entry_time in times or mine.exit_time in times for mine in paper)
     # Each level attached is the backtester's: from the fill, the signal bar's ATR, rounded to the tick.
     assert len(attached) == len(tested.trades)  # one entry fill each, the last still open in paper
     series = atr(bars.high, bars.low, bars.close, 14)
@@ -78,3 +112,7 @@ def level(fill: D, direction: int, rule: StopRule | None, atr_then: float) -> D:
 
 def _ns(moment) -> int:
     return int(moment.timestamp() * 1_000_000) * 1000
+
+
+def per_unit(amount: D, qty: D) -> float:
+    return float(amount / qty)

@@ -4,6 +4,7 @@ and explains the cash `app status --rebuild` rebuilds, across restarts too."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -100,3 +101,31 @@ def test_app_finds_the_funding_file_beside_the_replayed_bars_and_shows_what_was_
     assert "funding paid" in shown.output
     assert checked.exit_code == 0, checked.output
     assert "funding payments) matches the stored state" in checked.output
+
+
+def test_app_trades_shows_each_payment_in_the_trade_that_held_it_or_on_the_open_position(tmp_path):
+    home = tmp_path / "home"
+    venues = run_paper(home, perp_folder(tmp_path), perp_spec())
+    charged = venues[Asset.FUTURES].funding_payments()
+    runner = CliRunner()
+
+    trades = json.loads(runner.invoke(main, ["trades", "--home", str(home), "--json"]).output)["trades"]
+    status = json.loads(runner.invoke(main, ["status", "--home", str(home), "--json"]).output)
+
+    funded = 0
+    for trade in trades:
+        entry, exit_ = datetime.fromisoformat(trade["entry_time"]), datetime.fromisoformat(trade["exit_time"])
+        # Settled on it: the funding times from its entry fill (a fill at the time counts) to its exit fill.
+        held = [p.amount for p in charged if entry <= p.ts < exit_]
+        assert D(trade["funding"]) == -sum(held, D(0)), trade
+        funded += len(held)
+        fees, funding = D(trade["fees"]), D(trade["funding"])
+        price_pnl = (D(trade["exit_price"]) - D(trade["entry_price"])) * D(trade["qty"])
+        direction = 1 if trade["side"] == "buy" else -1
+        assert D(trade["pnl"]) == direction * price_pnl - fees + funding
+    [position] = status["positions"]  # the last entry is still open, with what it was settled since
+    opened = datetime.fromisoformat(position["opened_at"])
+    since = [p.amount for p in charged if p.ts >= opened]
+    assert D(position["funding"]) == -sum(since, D(0))
+    assert funded + len(since) == len(charged)  # every payment is in exactly one trade or the position
+    assert funded >= 3

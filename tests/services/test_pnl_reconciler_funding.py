@@ -12,7 +12,7 @@ import trio
 
 from app.adapters.brokers.sim import SimBroker, load_funding_rates
 from app.domain.budget import Bucket, Budget
-from app.domain.values import Asset, FundingPayment, Side
+from app.domain.values import Asset, Fill, FundingPayment, Side
 from app.ports.broker import BrokerEvent
 from app.services.budget_manager import BudgetManager
 from app.services.market_clock import MarketClock
@@ -120,6 +120,9 @@ def test_payments_a_restored_venue_reports_again_while_warming_up_are_not_journa
     assert len(reported_again) == journaled  # the warm-up re-charged (and reported) every one of them
     assert unchanged == journaled
     assert [e["id"] for e in funding_entries(storage)] == [p.funding_id for p in truth]
+    # The position held throughout carries every payment once: none counted again after the restart.
+    [held] = storage.positions()
+    assert held.funding == -sum((p.amount for p in truth), D(0))
 
 
 class ScriptedBroker:
@@ -131,6 +134,9 @@ class ScriptedBroker:
 
     async def drain_events(self) -> Sequence[BrokerEvent]:
         return self._batches.pop(0) if self._batches else []
+
+    async def fills(self) -> Sequence[Fill]:
+        return []  # no executions: the journal holds no position for the payments to be booked into
 
     async def rate(self, currency: str) -> D | None:
         if currency in self._failing:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +150,10 @@ def trades(home: Path | None, as_json: bool) -> None:
         )
     click.echo(f"closed trades ({len(report['trades'])})")
     for t in report["trades"]:
+        funding = f" funding {t['funding']}" if Decimal(t["funding"]) else ""
         click.echo(
             f"  {t['entry_time'][:16]} -> {t['exit_time'][:16]} {t['symbol']:<10} {t['side']:<4} "
-            f"{t['entry_price']:>12} -> {t['exit_price']:>12} pnl {t['pnl']:>14} ({t['exit_reason']})"
+            f"{t['entry_price']:>12} -> {t['exit_price']:>12} pnl {t['pnl']:>14}{funding} ({t['exit_reason']})"
         )
 
 

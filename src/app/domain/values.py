@@ -314,7 +314,12 @@ class FundingPayment:
 @final
 @attrs.frozen
 class Position:
-    """An open position. ``qty`` is signed: positive long, negative short."""
+    """An open position. ``qty`` is signed: positive long, negative short.
+
+    ``entry_fees`` and ``funding`` are what the position has cost and earned so far, in the contract's quote
+    currency, kept until a fill closes (a share of) it: its ``ClosedTrade`` takes the closed share of both.
+    ``funding`` is the perpetual funding settled on it, signed like P&L (received positive, paid negative).
+    """
 
     asset: Asset
     symbol: str
@@ -325,6 +330,7 @@ class Position:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     entry_fees: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)
 
     @property
     def side(self) -> Side:
@@ -348,7 +354,11 @@ class Balance:
 @final
 @attrs.frozen
 class ClosedTrade:
-    """A round trip: an entry and the exit that closed it. ``pnl`` is net of both sides' fees."""
+    """A round trip: an entry and the exit that closed it, in the contract's quote currency.
+
+    ``pnl`` is the price P&L net of both sides' ``fees``, plus the perpetual ``funding`` settled while it was
+    open (received positive, paid negative), as the backtester counts a trade: what the round trip made.
+    """
 
     strategy_id: str
     asset: Asset
@@ -362,6 +372,13 @@ class ClosedTrade:
     fees: Decimal
     pnl: Decimal
     exit_reason: str
+    funding: Decimal = Decimal(0)
+
+    @property
+    def price_pnl(self) -> Decimal:
+        """``pnl`` before fees and funding: what the closing fill moves a margin account's cash by (fees and
+        funding moved it when they were paid)."""
+        return self.pnl + self.fees - self.funding
 
 
 @final

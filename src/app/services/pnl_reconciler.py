@@ -6,17 +6,25 @@ Fills are journaled once by fill id (the store refuses a second), funding paymen
 (a ``funding`` journal entry per settlement: what moved the cash of a perpetual between its fills). Both are
 realised P&L for the budget. A broker that reports a payment again (a duplicated event, a paper venue
 re-charging past funding times while it warms up after a restart) changes nothing.
+
+A payment is also booked into the journal's position it was settled on (``Position.funding``), in the same
+transaction as its journal entry, so the trade that closes the position carries it in its ``pnl`` as the
+backtester's trades do. That position is the one held at the funding time: the fills and payments of a batch
+are journaled in time order (a fill at the funding time counts, as at the venue), and when the journal's
+position is not the one the broker settled (a fill event the broker dropped), the broker's missing fills up to
+the funding time are journaled first. ``app status --rebuild`` books payments into positions by the same rule.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
-from app.domain.positions import PositionChange, apply_fill
+from app.domain.positions import PositionChange, apply_fill, book_funding
 from app.domain.registry import StrategyCounter, StrategyFlag
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, FundingPayment, Order, Position
 from app.ports.broker import Broker, BrokerEvent
@@ -75,11 +83,11 @@ class PnlReconciler:
     ) -> list[ClosedTrade]:
         """One broker's batch of events, journaled in one transaction (all of it survives a crash, or none)."""
         closed: list[ClosedTrade] = []
-        for event in events:
+        for event in in_time_order(events):
             if isinstance(event, Order):
                 self._storage.save_order(self._merge(event))
             elif isinstance(event, FundingPayment):
-                await self._on_funding(asset, broker, event)
+                closed += await self._on_funding(asset, broker, event)
             elif isinstance(event, Fill):
                 # The fill's journal entry, position, trade, budget, counters and any top-up go together.
                 trade = await self._on_fill(asset, event)
@@ -89,11 +97,12 @@ class PnlReconciler:
         return closed
 
     async def _after_close(self, broker: Broker, trade: ClosedTrade) -> None:
-        """Book a round trip into the budget, the registry counters and the paper bankroll."""
+        """Book a round trip into the budget (less its funding, booked when it was paid), the registry counters
+        (a win or a loss by its ``pnl``, funding included, as the backtester counts) and the paper bankroll."""
         if self._budget is not None:
             quote = (await broker.instrument(trade.symbol)).quote
             rate = await broker.rate(quote) or Decimal(0)
-            self._budget.apply_pnl(trade.asset, trade.pnl * rate)
+            self._budget.apply_pnl(trade.asset, (trade.pnl - trade.funding) * rate)
         if self._registry is not None and self._registry.get(trade.strategy_id) is not None:
             self._registry.inc_counter(trade.strategy_id, StrategyCounter.TRADES)
             outcome = StrategyCounter.WINS if trade.pnl > 0 else StrategyCounter.LOSSES
@@ -101,14 +110,31 @@ class PnlReconciler:
         if self._bankroll is not None:
             await self._bankroll.ensure_min_equity(await broker.account())
 
-    async def _on_funding(self, asset: Asset, broker: Broker, payment: FundingPayment) -> bool:
-        """Journal one funding settlement, once per ``funding_id``, and book it into the budget as realised
-        P&L. ``value`` is the amount in the bucket's currency at the broker's rate then (None without one).
-        Returns False for a payment already journaled."""
+    async def _on_funding(self, asset: Asset, broker: Broker, payment: FundingPayment) -> list[ClosedTrade]:
+        """Journal one funding settlement, once per ``funding_id``, book it into the journal's position it was
+        settled on and into the budget as realised P&L. ``value`` is the amount in the bucket's currency at the
+        broker's rate then (None without one). Returns the round trips that fills the broker had not reported
+        closed (journaled first: see the module docstring); nothing for a payment already journaled."""
         journaled = self._journaled_funding()
         key = (asset.value, payment.funding_id)
         if key in journaled:
-            return False
+            return []
+        closed: list[ClosedTrade] = []
+        held = self.position(asset, payment.symbol)
+        if (held.qty if held is not None else Decimal(0)) != payment.position_qty:
+            closed = await self._pull_missing_fills(asset, broker, payment.symbol, until=payment.ts)
+            held = self.position(asset, payment.symbol)
+            if (held.qty if held is not None else Decimal(0)) != payment.position_qty:
+                log.warning(
+                    "funding settled on a position the journal does not hold",
+                    extra={
+                        "funding_id": payment.funding_id,
+                        "broker_qty": str(payment.position_qty),
+                        "journal_qty": str(held.qty) if held is not None else "0",
+                    },
+                )
+        if held is not None:
+            self._storage.save_position(book_funding(held, payment.amount))
         rate = await broker.rate(payment.currency)
         value = payment.amount * rate if rate is not None else None
         self._storage.append_event(
@@ -130,7 +156,7 @@ class PnlReconciler:
         journaled.add(key)
         if self._budget is not None and value is not None:
             self._budget.apply_pnl(asset, -value)
-        return True
+        return closed
 
     def _journaled_funding(self) -> set[tuple[str, str]]:
         if self._funding_ids is None:
@@ -171,20 +197,31 @@ class PnlReconciler:
     async def pull_fills(self) -> list[ClosedTrade]:
         """Journal every execution the brokers know that the journal lacks (a dropped fill event)."""
         closed: list[ClosedTrade] = []
-        known = {f.fill_id for f in self._storage.fills()}
         for asset, broker in self._brokers.items():
-            for fill in await broker.fills():
-                if fill.fill_id in known:
-                    continue
-                log.warning("fill missing from the journal", extra={"fill_id": fill.fill_id})
-                truth = await broker.get_order(fill.client_order_id)
-                with self._storage.transaction():
-                    if truth is not None:
-                        self._storage.save_order(self._merge(truth))
-                    trade = await self._on_fill(asset, fill)
-                    if trade is not None:
-                        closed.append(trade)
-                        await self._after_close(broker, trade)
+            closed += await self._pull_missing_fills(asset, broker)
+        return closed
+
+    async def _pull_missing_fills(
+        self, asset: Asset, broker: Broker, symbol: str | None = None, until: datetime | None = None
+    ) -> list[ClosedTrade]:
+        """Journal ``broker``'s executions the journal lacks (of ``symbol`` and at or before ``until`` when
+        given), each with its order's state in one transaction."""
+        closed: list[ClosedTrade] = []
+        known = {f.fill_id for f in self._storage.fills()}
+        for fill in await broker.fills():
+            if fill.fill_id in known or (symbol is not None and fill.symbol != symbol):
+                continue
+            if until is not None and fill.ts > until:
+                continue
+            log.warning("fill missing from the journal", extra={"fill_id": fill.fill_id})
+            truth = await broker.get_order(fill.client_order_id)
+            with self._storage.transaction():
+                if truth is not None:
+                    self._storage.save_order(self._merge(truth))
+                trade = await self._on_fill(asset, fill)
+                if trade is not None:
+                    closed.append(trade)
+                    await self._after_close(broker, trade)
         return closed
 
     async def reconcile(self, tolerance: Decimal = Decimal("0.00000001")) -> dict[Asset, list[str]]:
@@ -292,5 +329,35 @@ class PnlReconciler:
         if change.closed is not None:
             self._storage.add_trade(change.closed)
             self._storage.append_event(fill.ts, "trade_closed", attrs.asdict(change.closed))
-            log.info("trade closed", extra={"symbol": fill.symbol, "pnl": str(change.closed.pnl)})
+            log.info(
+                "trade closed",
+                extra={
+                    "symbol": fill.symbol,
+                    "pnl": str(change.closed.pnl),
+                    "funding": str(change.closed.funding),
+                },
+            )
         return change
+
+
+def in_time_order(events: Sequence[BrokerEvent]) -> list[BrokerEvent]:
+    """``events`` with the fills and funding payments of each symbol settled in the batch in time order, in
+    the places they held: a payment after every fill at or before its funding time (the venue settles it on
+    the position those fills leave) and before every later fill. A broker reports them so; this restores that
+    order when a batch comes shuffled. Order updates, other symbols' events and fills of one time keep their
+    places and order."""
+    timed: dict[str, list[tuple[int, Fill | FundingPayment]]] = {}
+    settled: set[str] = set()
+    for i, event in enumerate(events):
+        if isinstance(event, Fill | FundingPayment):
+            timed.setdefault(event.symbol, []).append((i, event))
+            if isinstance(event, FundingPayment):
+                settled.add(event.symbol)
+    ordered = list(events)
+    for symbol in settled:
+        entries = timed[symbol]
+        places = [i for i, _ in entries]
+        by_time = sorted((e for _, e in entries), key=lambda e: (e.ts, isinstance(e, FundingPayment)))
+        for i, event in zip(places, by_time, strict=True):
+            ordered[i] = event
+    return ordered

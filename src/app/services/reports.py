@@ -1,13 +1,13 @@
 """Read models for the CLI and the TUI: the store's state as plain JSON-ready dictionaries.
 
 ``rebuild_report`` replays the journal (fills, funding payments, the paper session's start and top-ups) the
-way the paper venue books them and compares the result with the stored state: positions, closed trades and,
-where the journal can value it, each asset's cash.
+way the paper venue books them and compares the result with the stored state: positions (with the funding
+settled on them), closed trades and, where the journal can value it, each asset's cash.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from app.domain.positions import apply_fill
+from app.domain.positions import apply_fill, book_funding
 from app.domain.symbols import split_symbol
 from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, Position, same_currency
 from app.ports.storage import JournalEvent, Storage
@@ -70,6 +70,7 @@ TRADE_FIELDS = (
     "entry_price",
     "exit_price",
     "fees",
+    "funding",
     "pnl",
     "exit_reason",
 )
@@ -82,6 +83,7 @@ POSITION_FIELDS = (
     "take_profit",
     "strategy_id",
     "opened_at",
+    "funding",
 )
 
 
@@ -153,7 +155,8 @@ def status_report(store: Storage) -> dict[str, Any]:
 
 
 def trades_report(store: Storage) -> dict[str, Any]:
-    """Every order in creation order and every closed trade.
+    """Every order in creation order and every closed trade (in its contract's quote currency: ``pnl`` is net
+    of ``fees`` and includes the perpetual ``funding`` settled while it was open, received positive).
 
     An order's ``stop_loss``/``take_profit`` are what its intent asked for, measured from ``reference_price``
     (the signal's price); ``attached_stop_loss``/``attached_take_profit`` what sl_tp_manager set once it
@@ -185,18 +188,21 @@ def rebuild_report(store: Storage) -> dict[str, Any]:
     Fills are replayed in journal order through the same position arithmetic the reconciler uses, and booked
     into per-currency wallets as the paper venue books them (spot: the quote pays for the base; other assets
     are margined: cash moves by realised price P&L and fees), with the funding payments, the paper session's
-    start and its top-ups. An asset's cash is compared when the journal can value it (every currency it holds
-    counts one for one in the bucket's) and the last run stopped cleanly (a killed run may have journaled
-    past its last stored valuation). Every difference is listed; ``consistent`` is True when there is none.
+    start and its top-ups. Each funding payment is booked into the position of its symbol held at its time, as
+    the reconciler booked it: after the fills at or before that time, before the later ones. An asset's cash
+    is compared when the journal can value it (every currency it holds counts one for one in the bucket's) and
+    the last run stopped cleanly (a killed run may have journaled past its last stored valuation). Every
+    difference is listed; ``consistent`` is True when there is none.
     """
-    replay = _Replay()
+    funding = list(store.events(kind="funding"))
+    replay = _Replay(funding)
     for fill in store.fills():
         intent = store.intent(fill.client_order_id)
         order = store.get_order(fill.client_order_id)
         reason = intent.note if intent is not None else (order.reason if order else "") or "signal"
         strategy = intent.strategy_id if intent is not None else (order.strategy_id if order else "")
         replay.fill(fill, strategy, reason)
-    funding = list(store.events(kind="funding"))
+    replay.settle_funding()
     problems = _position_problems(replay.positions, store.positions())
     stored_trades = list(store.trades())
     if stored_trades != replay.trades:
@@ -205,8 +211,6 @@ def rebuild_report(store: Storage) -> dict[str, Any]:
     problems += [
         f"funding {fid} ({asset}) journaled {n} times" for (asset, fid), n in sorted(ids.items()) if n > 1
     ]
-    for _, _, _, fields in funding:
-        replay.move(Asset(fields["asset"]), fields["currency"], -Decimal(fields["amount"]))
     clean = _stopped_cleanly(store)
     cash = []
     for account in sorted(store.accounts(), key=lambda a: list(Asset).index(a.asset)):
@@ -229,18 +233,39 @@ def rebuild_report(store: Storage) -> dict[str, Any]:
 
 
 class _Replay:
-    """Positions, closed trades and per-asset, per-currency wallet moves rebuilt from journaled fills."""
+    """Positions, closed trades and per-asset, per-currency wallet moves rebuilt from journaled fills and
+    funding payments."""
 
-    def __init__(self) -> None:
+    def __init__(self, funding: Iterable[JournalEvent]) -> None:
         self.positions: dict[tuple[Asset, str], Position] = {}
         self.trades: list[ClosedTrade] = []
         self.wallets: dict[Asset, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        # Each symbol's payments in journal order (its funding times in order), not yet booked.
+        self.unsettled: dict[tuple[Asset, str], deque[tuple[datetime, Mapping[str, Any]]]] = defaultdict(
+            deque
+        )
+        for _, ts, _, fields in funding:
+            self.unsettled[(Asset(fields["asset"]), fields["symbol"])].append((ts, fields))
 
     def move(self, asset: Asset, currency: str, amount: Decimal) -> None:
         self.wallets[asset][currency] += amount
 
+    def settle_funding(self, key: tuple[Asset, str] | None = None, before: datetime | None = None) -> None:
+        """Book the payments of ``key`` (every symbol when None) due before ``before`` (all when None): out
+        of the wallet, and into the position held then."""
+        for each in [key] if key is not None else list(self.unsettled):
+            waiting = self.unsettled.get(each)
+            while waiting and (before is None or waiting[0][0] < before):
+                _, fields = waiting.popleft()
+                amount = Decimal(fields["amount"])
+                self.move(each[0], fields["currency"], -amount)
+                held = self.positions.get(each)
+                if held is not None:
+                    self.positions[each] = book_funding(held, amount)
+
     def fill(self, fill: Fill, strategy: str, reason: str) -> None:
         key = (fill.asset, fill.symbol)
+        self.settle_funding(key, before=fill.ts)
         change = apply_fill(self.positions.get(key), fill, strategy_id=strategy, exit_reason=reason)
         if change.position is None:
             self.positions.pop(key, None)
@@ -254,7 +279,7 @@ class _Replay:
             self.move(fill.asset, quote, -fill.qty * fill.price * fill.side.sign)
             self.move(fill.asset, base, fill.qty * fill.side.sign)
         elif change.closed is not None:
-            self.move(fill.asset, quote, change.closed.pnl + change.closed.fees)
+            self.move(fill.asset, quote, change.closed.price_pnl)
 
     def held_bases(self, asset: Asset) -> set[str]:
         return {split_symbol(symbol)[0] for (a, symbol) in self.positions if a is asset}
@@ -267,15 +292,21 @@ def _position_problems(
     problems = []
     for key in sorted(stored.keys() | rebuilt.keys(), key=lambda k: (k[0].value, k[1])):
         want, have = rebuilt.get(key), stored.get(key)
-        if (want is None) != (have is None) or (
-            want is not None and have is not None and (want.qty, want.avg_price) != (have.qty, have.avg_price)
-        ):
+        if _state(want) != _state(have):
             problems.append(
-                f"position {key[0].value} {key[1]}: rebuilt "
-                f"{(want.qty, want.avg_price) if want else 'flat'} vs stored "
-                f"{(have.qty, have.avg_price) if have else 'flat'}"
+                f"position {key[0].value} {key[1]}: rebuilt {_shown(want)} vs stored {_shown(have)}"
             )
     return problems
+
+
+def _state(position: Position | None) -> tuple[Decimal, Decimal, Decimal] | None:
+    return None if position is None else (position.qty, position.avg_price, position.funding)
+
+
+def _shown(position: Position | None) -> str:
+    if position is None:
+        return "flat"
+    return f"qty {position.qty} at {position.avg_price}, funding {position.funding}"
 
 
 def _last_seq(events: Iterable[JournalEvent]) -> int:

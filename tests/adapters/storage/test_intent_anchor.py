@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from app.adapters.storage.sqlite import SqliteStorage
+from app.adapters.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 from app.adapters.storage.sqlite.schema import MIGRATIONS, migrate
 from app.domain.values import Asset, OrderIntent, Side, SlTpAnchor
 from tests.fakes.memory_storage import MemoryStorage
@@ -67,7 +67,7 @@ def test_a_journal_from_before_the_migration_keeps_its_intents_without_an_anchor
     with SqliteStorage.open(path) as store:
         old = store.intent("old-00000001")
         store.record_intent(anchored())
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
 
     assert old is not None
     assert (old.stop_loss, old.take_profit, old.anchor) == (Decimal("0.05"), None, None)

@@ -416,6 +416,24 @@ def test_trades_are_kept_in_the_order_added_including_identical_ones(store: Stor
     assert [exactly(t) for t in store.trades()] == [exactly(t) for t in expected]
 
 
+def test_a_position_and_a_trade_keep_their_funding_exactly(store: Storage) -> None:
+    position = a_position("XRPUSDT", Asset.FUTURES, entry_fees=Decimal("0.25"), funding=Decimal("-0.0470"))
+    trade = a_trade(asset=Asset.FUTURES, symbol="XRPUSDT", funding=Decimal("0.0120"), pnl=Decimal("-1.5"))
+    store.save_position(position)
+    store.add_trade(trade)
+
+    assert [exactly(p) for p in store.positions()] == [exactly(position)]
+    assert [exactly(t) for t in store.trades()] == [exactly(trade)]
+
+
+def test_positions_and_trades_without_funding_read_back_with_zero(store: Storage) -> None:
+    store.save_position(a_position())
+    store.add_trade(a_trade())
+
+    assert [p.funding for p in store.positions()] == [Decimal(0)]
+    assert [t.funding for t in store.trades()] == [Decimal(0)]
+
+
 def test_saving_an_account_replaces_that_assets_snapshot(store: Storage) -> None:
     store.save_account(an_account(Asset.SPOT))
     store.save_account(an_account(Asset.FUTURES))

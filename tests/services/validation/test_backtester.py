@@ -127,9 +127,23 @@ def test_a_long_pays_positive_funding_on_the_notional_at_the_open():
 
     (trade,) = run(spec, bars, BacktestOptions(cash=10_000, instrument=whole_units())).trades
 
-    # Charged at the opens of bars 2, 3 and 4: the exit fills at bar 4's open, once funding is settled.
-    assert trade.funding == pytest.approx(-3 * 100 * 100 * 0.001)
+    # Charged at the opens of bars 2 and 3. The exit fills at bar 4's open, the funding time: the position
+    # is flat when bar 4's funding is settled, as at the paper venue (fills at or before a funding time count).
+    assert trade.funding == pytest.approx(-2 * 100 * 100 * 0.001)
     assert trade.pnl == pytest.approx(trade.funding)
+
+
+@pytest.mark.parametrize("engine", ["event", "fast"])
+def test_an_entry_filling_at_a_funding_times_open_pays_that_funding(engine):
+    spec = spec_of(asset="futures")
+    bars = bars_of(FLAT[:5], volumes=[ENTER, HOLD, EXIT, HOLD, HOLD], funding=[0, 0.001, 0, 0.001, 0])
+
+    options = BacktestOptions(cash=10_000, instrument=whole_units(), engine=engine)
+    (trade,) = run(spec, bars, options).trades
+
+    # Entered at bar 1's open and left at bar 3's: bar 1's funding is on it, bar 3's is not.
+    assert (trade.entry_bar, trade.exit_bar) == (1, 3)
+    assert trade.funding == pytest.approx(-1 * 100 * 100 * 0.001)
 
 
 def test_short_entries_are_ignored_on_spot():

@@ -1,7 +1,8 @@
 """The event-driven simulation: bar by bar over the domain fill model the paper venue uses.
 
-Each bar, in order: funding is charged at the open on the position held then (``funding_payment``); the order
-waiting for this bar fills at its open (``fill_market_at_open``: slippage, tick, taker fee); server-side
+Each bar, in order: the order waiting for this bar fills at its open (``fill_market_at_open``: slippage, tick,
+taker fee); funding due at the open is charged on the position that fill leaves (``funding_payment``: a fill
+at the funding time counts, as at the paper venue, which settles the fills at or before it); server-side
 protection is checked over the bar (``protection_fill``: stop loss first when a bar touches both levels, a
 taker fill at the level or at a gapping open, slipped) from the bar after the entry on, as the paper runtime
 attaches it once the entry fill is reported; the trailing stop ratchets with
@@ -81,12 +82,12 @@ class _EventSimulation:
         return Simulation(tuple(self.trades), self.equity, self.in_market, self.skipped)
 
     def step(self, i: int) -> None:
-        if self.holding is not None and self.plan.funding[i] != 0.0:
-            self.charge_funding(self.holding, i)
         if self.pending is not None and self.pending[1] == i:
             side, _ = self.pending
             self.pending = None
             self.fill_pending(side, i)
+        if self.holding is not None and self.plan.funding[i] != 0.0:
+            self.charge_funding(self.holding, i)
         holding = self.holding
         if holding is not None and i > holding.entry_bar:
             self.protect(holding, i)

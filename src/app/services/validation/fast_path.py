@@ -1,6 +1,6 @@
 """The array fast path: the event path's rules as one compiled loop over float64 arrays (numba).
 
-It repeats ``event_path`` step for step (funding at the open, the waiting order at the open, protection from
+It repeats ``event_path`` step for step (the waiting order at the open, funding at the open, protection from
 the bar after the entry with the stop loss first, the trailing ratchet, the mark at the close, the signals),
 with the fill model's arithmetic in floats: prices rounded half-up to the tick, sizes down to the lot. A test
 checks that both paths give the same trades. Without numba the same loop runs as plain Python (slow, equal).
@@ -134,10 +134,6 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
     count = in_market = skipped = 0
     equity = out[10]
     for i in range(n):
-        if qty != 0.0 and funding[i] != 0.0:
-            charge = qty * o[i] * funding[i]
-            cash -= charge
-            paid -= charge
         reason, price = -1, 0.0
         if pending_bar == i:
             pending_bar = -1
@@ -169,7 +165,11 @@ def _kernel(  # noqa: C901  # one loop mirroring the event path's steps; splitti
                     qty, entry, entry_bar, best, paid = side * size, p, i, p, 0.0
                     if stops[2, 0] == STOP_ATR:
                         trail_distance = _distance(STOP_ATR, stops[2, 1], atrs[2], p, i)
-        elif qty != 0.0 and i > entry_bar:
+        if reason < 0 and qty != 0.0 and funding[i] != 0.0:  # on the position the open's fill leaves
+            charge = qty * o[i] * funding[i]
+            cash -= charge
+            paid -= charge
+        if reason < 0 and qty != 0.0 and i > entry_bar:  # a fill at this open has no protection yet
             reason, level = _protection(qty > 0, o[i], h[i], low[i], sl, tp, trail)
             if reason >= 0 and level == o[i]:  # a gap: the exit is a market fill at the open
                 price = px[1, i] if qty > 0 else px[0, i]

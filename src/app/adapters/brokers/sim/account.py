@@ -84,9 +84,11 @@ class Account:
             if previous is not None and change.closed is not None and (previous.qty > 0) == (kept.qty > 0):
                 kept = attrs.evolve(kept, stop_loss=previous.stop_loss, take_profit=previous.take_profit)
             self.positions[fill.symbol] = kept
+        # A trade's pnl counts the funding its position was settled; pay_funding booked that when it was paid.
         if change.closed is not None:
-            self.realized += _money(change.closed.pnl * (self.rates.rate(instrument.quote) or ZERO))
-        closed_gross = change.closed.pnl + change.closed.fees if change.closed else ZERO
+            realized = change.closed.pnl - change.closed.funding
+            self.realized += _money(realized * (self.rates.rate(instrument.quote) or ZERO))
+        closed_gross = change.closed.price_pnl if change.closed else ZERO
         if self.config.margin:
             self.wallet.add(instrument.quote, _money(-fill.fee + closed_gross))
         else:

@@ -175,20 +175,20 @@ FILL_INSERT = (
     "ts, liquidity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fill_id) DO NOTHING"
 )
 POSITION_SELECT = (
-    "SELECT asset, symbol, qty, avg_price, opened_at, strategy_id, stop_loss, take_profit, entry_fees "
-    "FROM positions ORDER BY asset, symbol"
+    "SELECT asset, symbol, qty, avg_price, opened_at, strategy_id, stop_loss, take_profit, entry_fees, "
+    "funding FROM positions ORDER BY asset, symbol"
 )
 POSITION_UPSERT = (
     "INSERT OR REPLACE INTO positions (asset, symbol, qty, avg_price, opened_at, strategy_id, "
-    "stop_loss, take_profit, entry_fees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "stop_loss, take_profit, entry_fees, funding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 TRADE_SELECT = (
     "SELECT strategy_id, asset, symbol, side, qty, entry_time, exit_time, entry_price, exit_price, "
-    "fees, pnl, exit_reason FROM trades ORDER BY id"
+    "fees, pnl, exit_reason, funding FROM trades ORDER BY id"
 )
 TRADE_INSERT = (
     "INSERT INTO trades (strategy_id, asset, symbol, side, qty, entry_time, exit_time, entry_price, "
-    "exit_price, fees, pnl, exit_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "exit_price, fees, pnl, exit_reason, funding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 ACCOUNT_SELECT = "SELECT asset, currency, cash, equity, realized_pnl, ts FROM accounts ORDER BY asset"
 ACCOUNT_UPSERT = (
@@ -268,7 +268,7 @@ def fill_from(r: Sequence[Any]) -> Fill:
 def position_params(p: Position) -> Params:
     return (
         p.asset, p.symbol, str(p.qty), str(p.avg_price), ts_text(p.opened_at), p.strategy_id,
-        _text(p.stop_loss), _text(p.take_profit), str(p.entry_fees),
+        _text(p.stop_loss), _text(p.take_profit), str(p.entry_fees), str(p.funding),
     )  # fmt: skip
 
 
@@ -276,7 +276,7 @@ def position_from(r: Sequence[Any]) -> Position:
     return Position(
         asset=Asset(r[0]), symbol=r[1], qty=Decimal(r[2]), avg_price=Decimal(r[3]),
         opened_at=ts_from(r[4]), strategy_id=r[5], stop_loss=_dec(r[6]), take_profit=_dec(r[7]),
-        entry_fees=Decimal(r[8]),
+        entry_fees=Decimal(r[8]), funding=Decimal(r[9]),
     )  # fmt: skip
 
 
@@ -284,7 +284,7 @@ def trade_params(t: ClosedTrade) -> Params:
     return (
         t.strategy_id, t.asset, t.symbol, t.side, str(t.qty), ts_text(t.entry_time),
         ts_text(t.exit_time), str(t.entry_price), str(t.exit_price), str(t.fees), str(t.pnl),
-        t.exit_reason,
+        t.exit_reason, str(t.funding),
     )  # fmt: skip
 
 
@@ -293,6 +293,7 @@ def trade_from(r: Sequence[Any]) -> ClosedTrade:
         strategy_id=r[0], asset=Asset(r[1]), symbol=r[2], side=Side(r[3]), qty=Decimal(r[4]),
         entry_time=ts_from(r[5]), exit_time=ts_from(r[6]), entry_price=Decimal(r[7]),
         exit_price=Decimal(r[8]), fees=Decimal(r[9]), pnl=Decimal(r[10]), exit_reason=r[11],
+        funding=Decimal(r[12]),
     )  # fmt: skip
 
 

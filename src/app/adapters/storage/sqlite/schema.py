@@ -150,9 +150,17 @@ _SL_TP_ANCHOR = _statements(
     "ALTER TABLE intents ADD COLUMN take_profit_relative INTEGER NOT NULL DEFAULT 0",
 )
 
+# A position accumulates the perpetual funding settled on it, and a closed trade keeps its share (its pnl
+# counts it, as the backtester's does). Rows written before start at zero: funding was not journaled then.
+_FUNDING = _statements(
+    "ALTER TABLE positions ADD COLUMN funding TEXT NOT NULL DEFAULT '0'",
+    "ALTER TABLE trades ADD COLUMN funding TEXT NOT NULL DEFAULT '0'",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "journal and state tables", _INITIAL),
     Migration(2, "intents: the price stop loss / take profit were computed from", _SL_TP_ANCHOR),
+    Migration(3, "positions and trades: the funding settled on them", _FUNDING),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
