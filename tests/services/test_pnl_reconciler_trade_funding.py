@@ -215,6 +215,6 @@ def test_time_order_puts_a_payment_after_the_fills_at_its_time_and_before_later_
 
     ordered = in_time_order([later, unsettled[0], payment, elsewhere, at, unsettled[1], early])
 
-    # BTCUSDT's events take BTCUSDT's places in time order; ETHUSDT's payment keeps its place, and so do the
-    # fills of a symbol no payment of the batch settles.
-    assert ordered == [early, unsettled[0], at, elsewhere, payment, unsettled[1], later]
+    # Each symbol's events take that symbol's places in time order: BTCUSDT's, and SOLUSDT's fills though no
+    # payment settles them; ETHUSDT's lone payment keeps its place.
+    assert ordered == [early, unsettled[1], at, elsewhere, payment, unsettled[0], later]

@@ -85,7 +85,8 @@ class PnlReconciler:
         closed: list[ClosedTrade] = []
         for event in in_time_order(events):
             if isinstance(event, Order):
-                self._storage.save_order(self._merge(event))
+                if not self._is_stale(event):
+                    self._storage.save_order(self._merge(event))
             elif isinstance(event, FundingPayment):
                 closed += await self._on_funding(asset, broker, event)
             elif isinstance(event, Fill):
@@ -292,6 +293,15 @@ class PnlReconciler:
                 return held
         return None
 
+    def _is_stale(self, update: Order) -> bool:
+        """An order update older than the journal's (a shuffled batch): the journal has the order final in
+        another state, or further filled. Saving it would undo the later state."""
+        stored = self._storage.get_order(update.client_order_id)
+        if stored is None:
+            return False
+        reopened = stored.status.is_terminal and update.status != stored.status
+        return reopened or update.filled_qty < stored.filled_qty
+
     def _merge(self, order: Order) -> Order:
         stored = self._storage.get_order(order.client_order_id)
         if stored is None or order.strategy_id:
@@ -341,21 +351,17 @@ class PnlReconciler:
 
 
 def in_time_order(events: Sequence[BrokerEvent]) -> list[BrokerEvent]:
-    """``events`` with the fills and funding payments of each symbol settled in the batch in time order, in
-    the places they held: a payment after every fill at or before its funding time (the venue settles it on
-    the position those fills leave) and before every later fill. A broker reports them so; this restores that
-    order when a batch comes shuffled. Order updates, other symbols' events and fills of one time keep their
-    places and order."""
+    """``events`` with the fills and funding payments of each symbol in time order, in the places they held:
+    a payment after every fill at or before its funding time (the venue settles it on the position those fills
+    leave) and before every later fill, an exit's fill after its entry's (booked first, it would open a phantom
+    position of the other side). A broker reports them so; this restores that order when a batch comes
+    shuffled. Order updates, other symbols' events and fills of one time keep their places and order."""
     timed: dict[str, list[tuple[int, Fill | FundingPayment]]] = {}
-    settled: set[str] = set()
     for i, event in enumerate(events):
         if isinstance(event, Fill | FundingPayment):
             timed.setdefault(event.symbol, []).append((i, event))
-            if isinstance(event, FundingPayment):
-                settled.add(event.symbol)
     ordered = list(events)
-    for symbol in settled:
-        entries = timed[symbol]
+    for entries in timed.values():
         places = [i for i, _ in entries]
         by_time = sorted((e for _, e in entries), key=lambda e: (e.ts, isinstance(e, FundingPayment)))
         for i, event in zip(places, by_time, strict=True):
