@@ -5,9 +5,9 @@ Formats: CSV (``timestamp,open,high,low,close,volume``), Parquet and Feather (py
 files (``timestamp,id,side,price,amount``) aggregated into 1m candles. The time column may be called
 ``timestamp``, ``date``, ``time`` or ``datetime``: ISO-8601 text (naive means UTC) or epoch seconds,
 milliseconds, microseconds or nanoseconds (the unit read from the magnitude). The symbol is the file's stem
-(``ETH_BTC-5m`` -> ``ETHBTC``; a trades file drops its ``_trades`` or ``-trades`` suffix) unless a
-``symbol`` column names one per row; the timeframe is freqtrade's from the name, else the most common bar
-spacing.
+(``ETH_BTC-5m`` -> ``ETHBTC``, ``XRPUSDT_5m`` -> ``XRPUSDT``; a trades file drops its ``_trades`` or
+``-trades`` suffix) unless a ``symbol`` column names one per row; the timeframe is freqtrade's from the name,
+else the most common bar spacing.
 
 Structural problems raise ``DataError`` naming the file, the place (``line N`` in a CSV counting the header as
 line 1, ``row N`` elsewhere, the column) and the reason. Content problems are repaired or dropped, per symbol,
@@ -59,6 +59,8 @@ _TRADE_COLUMNS: Final = ("price", "amount")
 _FREQTRADE_NAME: Final = re.compile(
     r"^(?P<pair>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)+)-(?P<tf>\d+[smhdw])(?:-[A-Za-z_]+)?$"
 )
+# ``XRPUSDT_5m.csv``: a symbol and the bar size, as many downloads name their files.
+_SYMBOL_TIMEFRAME_NAME: Final = re.compile(r"^(?P<symbol>[A-Za-z0-9]+)[_-](?P<tf>\d+[smhdw])$")
 _MINUTE_NS: Final = 60 * 10**9
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -172,13 +174,17 @@ def load_bars(path: Path) -> LoadResult:
 
 
 def _name_parts(stem: str, *, is_trades: bool) -> tuple[str, str | None]:
-    """The symbol and, for freqtrade's ``PAIR-TIMEFRAME`` names, the timeframe a file's stem gives."""
+    """The symbol a file's stem gives and, for freqtrade's ``PAIR-TIMEFRAME`` names, the timeframe."""
     if is_trades:
         if stem.lower().endswith("-trades"):  # freqtrade's ETH_BTC-trades.feather
             return _freqtrade_symbol(stem[: -len("-trades")]), None
         return (stem[: -len("_trades")] if stem.lower().endswith("_trades") else stem) or stem, None
     name = _FREQTRADE_NAME.match(stem)
-    return (_freqtrade_symbol(name["pair"]), name["tf"]) if name else (stem, None)
+    if name:
+        return _freqtrade_symbol(name["pair"]), name["tf"]
+    plain = _SYMBOL_TIMEFRAME_NAME.match(stem)
+    # Only the symbol is taken from such a name: the bars' own spacing says their timeframe.
+    return (plain["symbol"], None) if plain else (stem, None)
 
 
 def _freqtrade_symbol(pair: str) -> str:
