@@ -85,8 +85,9 @@ class PnlReconciler:
         closed: list[ClosedTrade] = []
         for event in in_time_order(events):
             if isinstance(event, Order):
-                if not self._is_stale(event):
-                    self._storage.save_order(self._merge(event))
+                stored = self._storage.get_order(event.client_order_id)
+                if not _is_stale(event, stored):
+                    self._storage.save_order(_merged(event, stored))
             elif isinstance(event, FundingPayment):
                 closed += await self._on_funding(asset, broker, event)
             elif isinstance(event, Fill):
@@ -218,7 +219,7 @@ class PnlReconciler:
             truth = await broker.get_order(fill.client_order_id)
             with self._storage.transaction():
                 if truth is not None:
-                    self._storage.save_order(self._merge(truth))
+                    self._storage.save_order(_merged(truth, self._storage.get_order(truth.client_order_id)))
                 trade = await self._on_fill(asset, fill)
                 if trade is not None:
                     closed.append(trade)
@@ -236,7 +237,7 @@ class PnlReconciler:
                 if stored.asset == asset:
                     truth = await broker.get_order(stored.client_order_id)
                     if truth is not None and truth.status != stored.status:
-                        self._storage.save_order(self._merge(truth))
+                        self._storage.save_order(_merged(truth, stored))
             held = {p.symbol: p.qty for p in await broker.positions()}
             local = {p.symbol: p.qty for p in self._storage.positions() if p.asset == asset}
             problems = [
@@ -292,21 +293,6 @@ class PnlReconciler:
             if held.asset == asset and held.symbol == symbol:
                 return held
         return None
-
-    def _is_stale(self, update: Order) -> bool:
-        """An order update older than the journal's (a shuffled batch): the journal has the order final in
-        another state, or further filled. Saving it would undo the later state."""
-        stored = self._storage.get_order(update.client_order_id)
-        if stored is None:
-            return False
-        reopened = stored.status.is_terminal and update.status != stored.status
-        return reopened or update.filled_qty < stored.filled_qty
-
-    def _merge(self, order: Order) -> Order:
-        stored = self._storage.get_order(order.client_order_id)
-        if stored is None or order.strategy_id:
-            return order
-        return attrs.evolve(order, strategy_id=stored.strategy_id)
 
     async def _on_fill(self, asset: Asset, fill: Fill) -> ClosedTrade | None:
         """Journal ``fill``; an entry's fill also gets its SL/TP attached, in the same transaction."""
@@ -367,3 +353,19 @@ def in_time_order(events: Sequence[BrokerEvent]) -> list[BrokerEvent]:
         for i, event in zip(places, by_time, strict=True):
             ordered[i] = event
     return ordered
+
+
+def _is_stale(update: Order, stored: Order | None) -> bool:
+    """An order update older than the journal's (a shuffled batch): the journal has the order final in another
+    state, or further filled. Saving it would undo the later state."""
+    if stored is None:
+        return False
+    reopened = stored.status.is_terminal and update.status != stored.status
+    return reopened or update.filled_qty < stored.filled_qty
+
+
+def _merged(order: Order, stored: Order | None) -> Order:
+    """The broker's view of an order, keeping the strategy the journal knows when the broker has none."""
+    if stored is None or order.strategy_id:
+        return order
+    return attrs.evolve(order, strategy_id=stored.strategy_id)

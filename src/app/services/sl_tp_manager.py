@@ -33,12 +33,14 @@ log = logging.getLogger("app.sl_tp_manager")
 @attrs.frozen
 class Protection:
     """The levels an entry gets. ``fill_price`` is the average fill price they were measured from (None when
-    they are attached as the intent stored them: no anchor, or no fill yet); ``at`` the entry's last fill."""
+    they are attached as the intent stored them: no anchor, or no fill yet); ``reference_price`` the price the
+    signal computed them from (None without an anchor); ``at`` the entry's last fill."""
 
     stop_loss: Decimal | None
     take_profit: Decimal | None
     fill_price: Decimal | None
     at: datetime
+    reference_price: Decimal | None = None
 
 
 class SlTpManager:
@@ -58,8 +60,9 @@ class SlTpManager:
         if at is None:
             msg = f"intent {client_order_id} has no creation time and no fill"
             raise ValueError(msg)
+        reference = intent.anchor.reference_price if intent.anchor is not None else None
         if intent.anchor is None or filled <= 0:
-            return Protection(intent.stop_loss, intent.take_profit, None, at)
+            return Protection(intent.stop_loss, intent.take_profit, None, at, reference)
         average = sum((f.qty * f.price for f in fills), Decimal(0)) / filled
         instrument = await self._brokers[asset].instrument(symbol)
         stop_loss, take_profit = intent.anchor.levels(intent.stop_loss, intent.take_profit, average)
@@ -68,6 +71,7 @@ class SlTpManager:
             _on_tick(instrument, take_profit, client_order_id),
             average,
             at,
+            reference,
         )
 
     async def attach(self, asset: Asset, symbol: str, client_order_id: str) -> bool:
@@ -89,8 +93,6 @@ class SlTpManager:
         except BrokerError as e:
             log.error("could not attach SL/TP", extra={"symbol": symbol, "error": str(e)})
             return False
-        intent = self._storage.intent(client_order_id)
-        anchor = intent.anchor if intent is not None else None
         self._storage.append_event(
             protection.at,
             "sl_tp_attached",
@@ -100,7 +102,7 @@ class SlTpManager:
                 "symbol": symbol,
                 "stop_loss": stop_loss,
                 "take_profit": take_profit,
-                "reference_price": anchor.reference_price if anchor is not None else None,
+                "reference_price": protection.reference_price,
                 "fill_price": protection.fill_price,
             },
         )
