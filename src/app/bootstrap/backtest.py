@@ -29,6 +29,7 @@ import pandas as pd
 from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, BarSeries, load_bars
 from app.adapters.storage.parquet import ParquetBarCache
 from app.bootstrap.bar_cache import home_cache, home_caches, market_of_asset
+from app.bootstrap.funding import funding_file
 from app.bootstrap.paper import resolve_home
 from app.domain.errors import ValidationFailed
 from app.domain.resample import BarBatch, resample, timeframe_ns
@@ -73,8 +74,9 @@ class BacktestInputs:
     origin: str = ""
 
 
-def _serves(series: BarSeries, symbol: str) -> bool:
-    return _serves_name(series.symbol, symbol)
+def _serves_name(name: str, symbol: str) -> bool:
+    name, wanted = name.upper(), symbol.upper()
+    return name == wanted or (name.startswith(wanted) and name[len(wanted)] in "_-")
 
 
 def _candidate_files(folder: Path, symbol: str) -> list[Path]:
@@ -96,7 +98,7 @@ def _candidate_files(folder: Path, symbol: str) -> list[Path]:
 def _pick_series(spec: StrategySpec, data: Path) -> tuple[BarSeries, Path]:
     files = _candidate_files(data, spec.symbol) if data.is_dir() else [data]
     found = [(series, path) for path in files for series in load_bars(path).series]
-    named = [(s, p) for s, p in found if _serves(s, spec.symbol)]
+    named = [(s, p) for s, p in found if _serves_name(s.symbol, spec.symbol)]
     if not named:
         have = ", ".join(sorted({s.symbol for s, _ in found})) or "none"
         raise ValidationFailed(str(data), [("", f"the data has no {spec.symbol} bars (it has {have})")])
@@ -130,11 +132,6 @@ def _file_bars(spec: StrategySpec, data: Path) -> tuple[BarBatch, Path, list[str
 
 def _ohlcv(series: BarSeries) -> tuple[np.ndarray, ...]:
     return series.open, series.high, series.low, series.close, series.volume
-
-
-def _serves_name(name: str, symbol: str) -> bool:
-    name, wanted = name.upper(), symbol.upper()
-    return name == wanted or (name.startswith(wanted) and name[len(wanted)] in "_-")
 
 
 def _series(entries: list[CacheEntry]) -> str:
@@ -210,8 +207,8 @@ def _coverage(entry: CacheEntry, start: datetime | None, end: datetime | None) -
 def _cache_bars(
     spec: StrategySpec, home: Path, start: datetime | None, end: datetime | None
 ) -> tuple[BarBatch, Path, str]:
-    """The spec's bars in [start, end) from the cache of its market, resampled from a shorter cached
-    timeframe if needed.
+    """The spec's bars from the cache of its market, resampled from a shorter cached timeframe if needed;
+    read for [start, end), resampled ones reach a bar beyond either end (the caller cuts to the window).
 
     Raises:
         DataError: nothing cached in the spec's market serves it (the message says how to fill the cache).
@@ -236,13 +233,8 @@ def _cache_bars(
         bars = resample(raw, spec.timeframe)
     except ValueError as e:
         raise DataError(f"{folder}: {e}") from e
-    inside = np.ones(len(bars), dtype=bool)
-    if start is not None:
-        inside &= bars.ts >= _ns(start)
-    if end is not None:
-        inside &= bars.ts < _ns(end)
     origin = f"the bar cache {folder}, {base.timeframe} bars resampled to {spec.timeframe}"
-    return bars.take(inside), folder, origin
+    return bars, folder, origin
 
 
 def _funding_file(request: BacktestRequest, source: Path, symbol: str) -> Path | None:
@@ -250,9 +242,7 @@ def _funding_file(request: BacktestRequest, source: Path, symbol: str) -> Path |
         return request.funding
     if request.data is None:  # the cache keeps no funding rates
         return None
-    folder = request.data if request.data.is_dir() else source.parent
-    matches = sorted(folder.glob("*funding*.csv"))
-    return next((p for p in matches if p.stem.upper().startswith(symbol.upper())), None)
+    return funding_file(request.data if request.data.is_dir() else source.parent, symbol)
 
 
 def _funding_rates(path: Path, ts: np.ndarray) -> np.ndarray:

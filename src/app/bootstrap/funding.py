@@ -15,7 +15,7 @@ from app.domain.values import Asset
 from app.learning.strategies.spec import StrategySpec
 from app.services.config_schema import AppConfig
 
-__all__ = ["replay_funding_rates"]
+__all__ = ["funding_file", "replay_funding_rates"]
 
 
 def replay_funding_rates(
@@ -32,10 +32,15 @@ def replay_funding_rates(
     if path is None:
         return {}
     folder = path if path.is_dir() else path.parent
-    files = sorted(folder.glob("*funding*.csv"))
     rates: dict[str, FundingSeries] = {}
     for symbol in sorted({s.symbol for s in specs if s.asset is Asset.FUTURES}):
-        found = next((f for f in files if f.stem.upper().startswith(symbol.upper())), None)
+        found = funding_file(folder, symbol)
         if found is not None:
             rates[symbol] = load_funding_rates(found)
     return rates
+
+
+def funding_file(folder: Path, symbol: str) -> Path | None:
+    """The first ``<SYMBOL>*funding*.csv`` in ``folder`` by name; None when there is none."""
+    matches = sorted(folder.glob("*funding*.csv"))
+    return next((p for p in matches if p.stem.upper().startswith(symbol.upper())), None)
