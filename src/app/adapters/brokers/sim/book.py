@@ -4,7 +4,7 @@ pending cancel or amendment)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, ValuesView
 from datetime import datetime
 from decimal import Decimal
 
@@ -84,18 +84,19 @@ class OrderBook:
         return cid in self._working
 
     def __iter__(self) -> Iterator[Working]:
-        return iter(self._in_priority())
+        return iter(list(self._in_priority()))
 
     def of_symbol(self, symbol: str) -> list[Working]:
         """A snapshot in time priority: matching may add or remove orders while it walks it."""
         return [w for w in self._in_priority() if w.symbol == symbol]
 
-    def _in_priority(self) -> list[Working]:
+    def _in_priority(self) -> ValuesView[Working]:
+        """The live view, sorted first if needed: callers copy it before the book can change."""
         if not self._ordered:
             ordered = sorted(self._working.values(), key=lambda w: w.priority)
             self._working = {w.cid: w for w in ordered}
             self._ordered = True
-        return list(self._working.values())
+        return self._working.values()
 
 
 class Ledger:

@@ -168,11 +168,11 @@ class Venue:
         if order is None or order.symbol != symbol:
             raise BrokerRejected(f"no order {cid} on {symbol}", code="unknown_order")
         working = self.book.get(cid)
-        busy = "being cancelled" if working and working.cancel_at else "already being amended"
         if order.status.is_terminal or working is None:
             msg = f"order {cid} is {order.status.value}: nothing is left to amend"
             raise BrokerRejected(msg, code="order_final")
         if working.cancel_at is not None or working.amend_at is not None:
+            busy = "being cancelled" if working.cancel_at else "already being amended"
             raise BrokerRejected(f"order {cid} is {busy}: try again once that took effect", code="order_busy")
         problem = self._amend_problem(order, working, amendment)
         if problem:

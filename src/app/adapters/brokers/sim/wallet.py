@@ -24,13 +24,13 @@ class RateBook:
     def observe(self, base: str, quote: str, price: Decimal) -> None:
         """Learn a rate from a traded pair: direct when it is quoted in the bucket currency (or a stablecoin
         of it), else as a cross through its quote currency (ETHBTC x BTC's rate)."""
-        if self._same(quote, self.currency):
+        if same_currency(quote, self.currency):
             self._market[base] = price
         else:
             self._cross[base] = (quote, price)
 
     def rate(self, ccy: str) -> Decimal | None:
-        if self._same(ccy, self.currency):
+        if same_currency(ccy, self.currency):
             return Decimal(1)
         if ccy in self._market:
             return self._market[ccy]
@@ -44,7 +44,7 @@ class RateBook:
     def source(self, ccy: str) -> str:
         """``"market"``, ``"cross-reference"`` (a market cross through a reference rate), ``"reference"`` or
         ``"none"``: where ``rate(ccy)`` comes from."""
-        if self._same(ccy, self.currency) or ccy in self._market:
+        if same_currency(ccy, self.currency) or ccy in self._market:
             return "market"
         if ccy in self._cross:
             quote = self._cross[ccy][0]
@@ -53,10 +53,6 @@ class RateBook:
             if quote in self._reference:
                 return "cross-reference"
         return "reference" if ccy in self._reference else "none"
-
-    @staticmethod
-    def _same(a: str, b: str) -> bool:
-        return same_currency(a, b)
 
 
 class Wallet:
