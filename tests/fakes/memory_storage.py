@@ -137,6 +137,16 @@ class MemoryStorage:
         self._order_seq += 1
         return self._order_seq
 
+    def next_order_seqs(self, count: int) -> range:
+        """``count`` consecutive numbers never returned before (not undone by a rollback)."""
+        self._check_open()
+        if count < 0:
+            msg = f"memory: cannot take {count} sequence numbers"
+            raise StorageError(msg)
+        first = self._order_seq + 1
+        self._order_seq += count
+        return range(first, first + count)
+
     def record_intent(self, intent: OrderIntent) -> None:
         """Write-ahead: store the intent (as an order in status ``new``)."""
         self._check_open()

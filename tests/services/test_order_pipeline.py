@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -12,6 +13,8 @@ from app.domain.fills import FillCosts
 from app.domain.registry import StrategyFlag
 from app.domain.symbols import generic_instrument
 from app.domain.values import Asset, Candle, OrderStatus, Side
+from app.ports.broker import Broker
+from app.ports.storage import Storage
 from app.services.budget_manager import BudgetManager
 from app.services.config_manager import load_config
 from app.services.exposure_manager import ExposureManager
@@ -28,9 +31,16 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class Rig:
-    def __init__(self, rates: dict[str, D] | None = None) -> None:
+    def __init__(
+        self,
+        rates: dict[str, D] | None = None,
+        *,
+        storage: Storage | None = None,
+        wrap: Callable[[SimBroker], Broker] | None = None,
+    ) -> None:
+        """``storage`` (default: in memory) and ``wrap``, which may put the sim broker behind another."""
         config = load_config(None)
-        self.storage = MemoryStorage()
+        self.storage = storage if storage is not None else MemoryStorage()
         self.clock = MarketClock(T0)
         self.broker = SimBroker(
             SimConfig(
@@ -46,7 +56,7 @@ class Rig:
         self.registry.create("s1", Asset.SPOT, reason="test")
         self.budget = BudgetManager(budget_from(config, [Asset.SPOT]), storage=self.storage, clock=self.clock)
         self.router = OrderRouter(
-            brokers={Asset.SPOT: self.broker},
+            brokers={Asset.SPOT: wrap(self.broker) if wrap is not None else self.broker},
             storage=self.storage,
             clock=self.clock,
             risk=RiskManager({Asset.SPOT: risk_limits_from(config, Asset.SPOT)}),

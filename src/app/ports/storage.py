@@ -46,6 +46,10 @@ class Storage(Protocol):
         """A sequence number never returned before by this store (used for client order ids)."""
         ...
 
+    def next_order_seqs(self, count: int) -> range:
+        """``count`` consecutive sequence numbers never returned before: one write for a batch of orders."""
+        ...
+
     def record_intent(self, intent: OrderIntent) -> None:
         """Write-ahead: store the intent (as an order in status ``new``) before the broker is called.
 

@@ -11,14 +11,16 @@ ahead too (``amend_order``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
+from typing import final
 
 import attrs
 
 from app.domain.decision import Decision
 from app.domain.ids import make_client_order_id
-from app.domain.values import Asset, Order, OrderIntent, OrderStatus, OrderType
+from app.domain.values import Asset, Order, OrderIntent, OrderStatus, OrderType, Position, Side
 from app.ports.broker import Broker
 from app.ports.clock import Clock
 from app.ports.errors import (
@@ -137,30 +139,67 @@ class OrderRouter:
         next write. A crash in between loses only the answer, which ``resolve_in_flight`` asks the broker for
         again on restart (the intent is durable, the order still ``new``).
         """
-        context = await self.context(request.asset, request.symbol)
-        request, decision, note = self._check(request, context)
-        with self._storage.transaction():
-            intent = self._intent(request, context, note)
-            self._storage.record_intent(intent)
-            self._flush_pending()
-            if not decision.allowed:
-                order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {decision.reason}")
-                self._storage.save_order(order)
-                self._journal("order_denied", intent, code=decision.code, reason=decision.reason)
-                return RouteResult(order, decision)
-        order = await self._send(intent)
-        with self._storage.transaction(defer_commit=True):
-            self._storage.save_order(order)
-            self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
-        return RouteResult(order, decision)
+        (result,) = await self.place_orders((request,))
+        return result
 
-    def _flush_pending(self) -> None:
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[RouteResult]:
+        """Several orders decided together (strategies acting on the same bar) with one commit for all.
+
+        Each request goes through the pipeline in turn, as ``place_order`` checks one, against the account
+        as the broker reports it plus the entries approved before it in the batch, counted as if they had
+        filled (they use budget and exposure, and count in their strategy's open positions and risk): the
+        batch can never approve more than the same orders placed one after the other once each had filled.
+        Every intent commits in one transaction before the first broker call; the orders are then sent in
+        the batch's order and their answers written in one deferred transaction (see ``place_order``).
+        Returns one result per request, in order.
+        """
+        checked: list[_Checked] = []
+        mates = _BatchMates()
+        for request in requests:
+            context = mates.added_to(request.asset, await self.context(request.asset, request.symbol))
+            approved, decision, note = self._check(request, context)
+            events, self._pending_events = self._pending_events, []
+            checked.append(_Checked(approved, decision, note, context, events))
+            if decision.allowed:
+                mates.add(approved, context, self._clock.now())
+        results: list[RouteResult] = []
+        to_send: list[tuple[int, OrderIntent]] = []
+        with self._storage.transaction():
+            seqs = self._storage.next_order_seqs(len(checked))
+            for seq, item in zip(seqs, checked, strict=True):
+                intent = self._intent(item.request, item.context, item.note, seq)
+                self._storage.record_intent(intent)
+                for kind, fields in item.events:
+                    self._storage.append_event(intent.created_at or self._clock.now(), kind, fields)
+                if item.decision.allowed:
+                    to_send.append((len(results), intent))
+                    order = self._stored_order(intent, OrderStatus.NEW, "")
+                else:
+                    order = self._stored_order(
+                        intent, OrderStatus.REJECTED, f"denied: {item.decision.reason}"
+                    )
+                    self._storage.save_order(order)
+                    reason = item.decision.reason
+                    self._journal("order_denied", intent, code=item.decision.code, reason=reason)
+                results.append(RouteResult(order, item.decision))
+            self._flush_meta()
+        answered: list[tuple[int, Order]] = []
+        try:
+            for index, intent in to_send:
+                answered.append((index, await self._send(intent)))
+        finally:
+            # Whatever happens to the rest (a cancelled run), the answers received are kept.
+            if answered:
+                with self._storage.transaction(defer_commit=True):
+                    for index, order in answered:
+                        self._storage.save_order(order)
+                        results[index] = RouteResult(order, results[index].decision)
+        return results
+
+    def _flush_meta(self) -> None:
         for key, value in self._pending_meta.items():
             self._storage.set_meta(key, value)
         self._pending_meta.clear()
-        for kind, fields in self._pending_events:
-            self._storage.append_event(self._clock.now(), kind, fields)
-        self._pending_events.clear()
 
     async def cancel_order(self, asset: Asset, symbol: str, client_order_id: str) -> Order:
         order = await self.broker(asset).cancel_order(symbol, client_order_id)
@@ -343,8 +382,8 @@ class OrderRouter:
                 approved = fitted
         return approved, Decision.allow(risk.reason), note
 
-    def _intent(self, request: OrderRequest, context: PretradeContext, note: str) -> OrderIntent:
-        cid = make_client_order_id(request.strategy_id, self._storage.next_order_seq())
+    def _intent(self, request: OrderRequest, context: PretradeContext, note: str, seq: int) -> OrderIntent:
+        cid = make_client_order_id(request.strategy_id, seq)
         qty = context.instrument.round_qty(request.qty) if request.qty is not None else Decimal(0)
         return OrderIntent(
             client_order_id=cid,
@@ -406,6 +445,70 @@ class OrderRouter:
                 "qty": str(intent.qty),
                 **fields,
             },
+        )
+
+
+_JournalEntry = tuple[str, dict[str, object]]
+
+
+@final
+@attrs.frozen
+class _Checked:
+    """One request of a batch after the pipeline: as approved, the decision, the intent's note, the context
+    it was checked against and the journal entries its checks made."""
+
+    request: OrderRequest
+    decision: Decision
+    note: str
+    context: PretradeContext
+    events: list[_JournalEntry]
+
+
+@final
+class _BatchMates:
+    """The entries approved earlier in a batch, as the positions they would be once filled.
+
+    A spot entry pays for its position: the cash it would spend is taken off the context's cash, so the
+    open P&L the checks derive (equity - cash - positions' cost) stays what the broker reports. Exits are
+    not counted: closing only frees budget, and ignoring that is the cautious side.
+    """
+
+    def __init__(self) -> None:
+        self._positions: list[Position] = []
+        self._rates: dict[str, Decimal] = {}
+        self._spent: dict[Asset, Decimal] = {}
+
+    def add(self, request: OrderRequest, context: PretradeContext, now: datetime) -> None:
+        if request.reduce_only or request.qty is None or request.qty <= 0:
+            return
+        qty = request.qty if request.side is Side.BUY else -request.qty
+        self._positions.append(
+            Position(
+                asset=request.asset,
+                symbol=request.symbol,
+                qty=qty,
+                avg_price=request.price,
+                opened_at=now,
+                strategy_id=request.strategy_id,
+                stop_loss=request.stop_loss,
+                take_profit=request.take_profit,
+            )
+        )
+        self._rates.setdefault(request.symbol, context.quote_rate)
+        if not context.margin:
+            spent = self._spent.get(request.asset, Decimal(0))
+            self._spent[request.asset] = spent + context.notional(request.qty, request.price)
+
+    def added_to(self, asset: Asset, context: PretradeContext) -> PretradeContext:
+        """``context`` (of ``asset``) with the batch's earlier entries of that asset as open positions."""
+        mates = tuple(p for p in self._positions if p.asset is asset)
+        if not mates:
+            return context
+        return attrs.evolve(
+            context,
+            cash=context.cash - self._spent.get(asset, Decimal(0)),
+            positions=context.positions + mates,
+            position_rates={**self._rates, **context.position_rates},
         )
 
 

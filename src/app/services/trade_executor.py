@@ -22,7 +22,7 @@ from app.learning.features.indicators import atr
 from app.learning.strategies.signals import BarSignal, SignalEngine
 from app.learning.strategies.spec import StopRule, StrategySpec
 from app.ports.storage import Storage
-from app.services.order_requests import OrderRequest
+from app.services.order_requests import OrderRequest, RouteResult
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
 
@@ -74,25 +74,42 @@ class TradeExecutor:
             if order.strategy_id == self.spec.id:
                 self._working = order.client_order_id
 
+    @property
+    def router(self) -> OrderRouter:
+        return self._router
+
     async def on_candle(self, candle: Candle) -> None:
         """Update the signals with a closed bar of the spec's symbol and act on them."""
+        request = await self.propose(candle)
+        if request is not None:
+            self.placed(await self._router.place_order(request))
+
+    async def propose(self, candle: Candle) -> OrderRequest | None:
+        """Update the signals with a closed bar of the spec's symbol; the order they call for, if any.
+
+        The caller places it through ``router`` (with the requests of other strategies acting on the same
+        bar, ``OrderRouter.place_orders``) and hands the result to ``placed``.
+        """
         if candle.symbol != self.spec.symbol or candle.timeframe != self.spec.timeframe:
-            return
+            return None
         signal = self._engine.update(candle)
         if self._order_working():
-            return
+            return None
         position = self._reconciler.position(self.asset, self.spec.symbol)
         price = to_decimal(candle.close)
         request = self._decide(signal, position, price)
         if request is None:
-            return
+            return None
         if not request.reduce_only:
             guard = self._entry_guard(self.spec.id, self.asset)
             if not guard.allowed:
                 log.info("entry blocked", extra={"strategy_id": self.spec.id, "reason": guard.reason})
-                return
+                return None
             request = attrs.evolve(request, qty=await self._requested_qty(request))
-        result = await self._router.place_order(request)
+        return request
+
+    def placed(self, result: RouteResult) -> None:
+        """The router's answer to the request ``propose`` returned: an accepted order is now working."""
         if result.accepted:
             self._working = result.order.client_order_id
 

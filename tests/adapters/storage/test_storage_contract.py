@@ -526,6 +526,27 @@ def test_an_order_sequence_number_is_not_reused_after_a_rollback(store: Storage)
     assert store.next_order_seq() > taken[0]
 
 
+def test_a_batch_of_sequence_numbers_is_consecutive_and_never_handed_out_again(store: Storage) -> None:
+    single = store.next_order_seq()
+    batch = store.next_order_seqs(5)
+    assert list(batch) == list(range(single + 1, single + 6))
+    assert store.next_order_seqs(0) == range(0)
+    assert store.next_order_seq() == batch[-1] + 1
+
+
+def test_a_batch_of_sequence_numbers_taken_in_a_rolled_back_transaction_is_not_reused(store: Storage) -> None:
+    taken: list[range] = []
+    with pytest.raises(Boom):
+        fail_inside_a_transaction(store, lambda: taken.append(store.next_order_seqs(3)))
+    after = store.next_order_seqs(2)
+    assert after.start > taken[0][-1]
+
+
+def test_a_negative_count_of_sequence_numbers_is_refused(store: Storage) -> None:
+    with pytest.raises(StorageError):
+        store.next_order_seqs(-1)
+
+
 # -- transactions ------------------------------------------------------------------------------------------
 
 

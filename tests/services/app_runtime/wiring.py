@@ -3,7 +3,7 @@ shared data by default. Real parts only: sim broker, replay feed, SQLite in the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from app.adapters.feeds.replay import ReplayFeed
 from app.adapters.storage.sqlite import SqliteStorage
 from app.bootstrap.paper import wire_paper
 from app.domain.values import Asset
-from app.learning.strategies.spec import load_spec
+from app.learning.strategies.spec import StrategySpec, load_spec
 from app.ports.market_data import MarketData
 from app.services.app_runtime import AppRuntime
 from app.services.budget_manager import BudgetManager
@@ -50,12 +50,14 @@ def paper_runtime(
     operator_services: bool = True,
     feed: MarketData | None = None,
     data_manager: DataManager | None = None,
+    specs: Sequence[StrategySpec] | None = None,
 ) -> Wired:
+    """``specs`` (several strategies) replaces the one ``spec`` file."""
     feed = feed or ReplayFeed(data, speed=speed)
     storage = SqliteStorage.open(home / "paper.db")
     wired = wire_paper(
         AppConfig(),
-        (load_spec(spec),),
+        tuple(specs) if specs is not None else (load_spec(spec),),
         feed,
         storage,
         status_interval=3600,

@@ -60,6 +60,7 @@ from app.services.app_runtime.status import RunStatus
 from app.services.cluster_learner import ClusterLearner
 from app.services.data_manager import DataManager, DataResumed, DataStale
 from app.services.market_clock import MarketClock
+from app.services.order_requests import OrderRequest
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
 from app.services.runtime_events import (
@@ -189,8 +190,7 @@ class AppRuntime:
         if self._clusters is not None:
             self._clusters.on_bar(candle.close_time)
         await self._process_broker_events()
-        for executor in self._executors:
-            await executor.on_candle(candle)
+        await self._act_on(candle)
         await self._process_broker_events()
         self._storage.set_meta(LAST_BAR_KEY, candle.ts.isoformat())
         self._bars += 1
@@ -201,6 +201,20 @@ class AppRuntime:
                 candle.symbol, candle.ts, close, self._clock.now(), self._bars, time.perf_counter_ns()
             )
             self._publisher.publish_step(self._valuation(), bar)
+
+    async def _act_on(self, candle: Candle) -> None:
+        """The strategies' orders on this bar, placed together (``OrderRouter.place_orders``: one commit,
+        each checked with those before it counted) through the router they share."""
+        proposals: dict[int, tuple[OrderRouter, list[tuple[TradeExecutor, OrderRequest]]]] = {}
+        for executor in self._executors:
+            request = await executor.propose(candle)
+            if request is not None:
+                router = executor.router
+                proposals.setdefault(id(router), (router, []))[1].append((executor, request))
+        for router, proposed in proposals.values():
+            results = await router.place_orders([request for _, request in proposed])
+            for (executor, _), result in zip(proposed, results, strict=True):
+                executor.placed(result)
 
     def status(self, *, finished: bool = False) -> RunStatus:
         if self._trade_count is None:

@@ -43,10 +43,10 @@ _WAL_AUTOCHECKPOINT_PAGES = 4_000
 _WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _EVENT_PAGE = 1_000
 _ORDER_SEQ = "order_seq"
-_ORDER_SEQ_NEXT = "UPDATE counters SET value = value + 1 WHERE name = ? RETURNING value"
+_ORDER_SEQ_NEXT = "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value"
 _ORDER_SEQ_FIRST = (
-    "INSERT INTO counters (name, value) VALUES (?, 1) "
-    "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"
+    "INSERT INTO counters (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = value + ? RETURNING value"
 )
 _INTENT_UNDO = "DELETE FROM intents WHERE client_order_id = ?"
 
@@ -286,23 +286,34 @@ class SqliteStorage:
     @_translated
     def next_order_seq(self) -> int:
         """A sequence number never returned before by this store (used for client order ids)."""
+        return self._order_seqs(1).start
+
+    @_translated
+    def next_order_seqs(self, count: int) -> range:
+        """``count`` consecutive sequence numbers never returned before: one counter write for a batch."""
+        if count < 0:
+            msg = f"cannot take {count} sequence numbers"
+            raise Refused(msg)
+        return self._order_seqs(count) if count else range(0)
+
+    def _order_seqs(self, count: int) -> range:
         if self._depth == 0:
             with self.transaction():
-                return self._next_order_seq()
-        return self._next_order_seq()
+                return self._reserve_order_seqs(count)
+        return self._reserve_order_seqs(count)
 
-    def _next_order_seq(self) -> int:
+    def _reserve_order_seqs(self, count: int) -> range:
         # The counter exists after the first call: a plain UPDATE is cheaper than the upsert that creates it.
-        found = self._conn.execute(_ORDER_SEQ_NEXT, (_ORDER_SEQ,)).fetchall()
+        found = self._conn.execute(_ORDER_SEQ_NEXT, (count, _ORDER_SEQ)).fetchall()
         if not found:
-            found = self._conn.execute(_ORDER_SEQ_FIRST, (_ORDER_SEQ,)).fetchall()
-        (value,) = found[0]
-        if value <= self._last_order_seq:
+            found = self._conn.execute(_ORDER_SEQ_FIRST, (_ORDER_SEQ, count, count)).fetchall()
+        (last,) = found[0]
+        if last - count < self._last_order_seq:
             # A rolled-back transaction took the counter back: never hand a number out twice.
-            value = self._last_order_seq + 1
-            self._conn.execute("UPDATE counters SET value = ? WHERE name = ?", (value, _ORDER_SEQ))
-        self._last_order_seq = value
-        return int(value)
+            last = self._last_order_seq + count
+            self._conn.execute("UPDATE counters SET value = ? WHERE name = ?", (last, _ORDER_SEQ))
+        self._last_order_seq = last
+        return range(last - count + 1, last + 1)
 
     @_translated
     def record_intent(self, intent: OrderIntent) -> None:
