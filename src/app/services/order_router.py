@@ -155,14 +155,20 @@ class OrderRouter:
         """
         checked: list[_Checked] = []
         mates = _BatchMates()
+        # Nothing is sent before every request is checked: the broker's view is read once per symbol.
+        contexts: dict[tuple[Asset, str], PretradeContext] = {}
         for request in requests:
-            context = mates.added_to(request.asset, await self.context(request.asset, request.symbol))
+            key = (request.asset, request.symbol)
+            account = contexts.get(key)
+            if account is None:
+                account = contexts[key] = await self.context(request.asset, request.symbol)
+            context = mates.added_to(request.asset, account)
             approved, decision, note = self._check(request, context)
             events, self._pending_events = self._pending_events, []
             checked.append(_Checked(approved, decision, note, context, events))
             if decision.allowed:
                 mates.add(approved, context, self._clock.now())
-        results: list[RouteResult] = []
+        results: list[RouteResult | None] = []
         to_send: list[tuple[int, OrderIntent]] = []
         with self._storage.transaction():
             seqs = self._storage.next_order_seqs(len(checked))
@@ -173,14 +179,12 @@ class OrderRouter:
                     self._storage.append_event(intent.created_at or self._clock.now(), kind, fields)
                 if item.decision.allowed:
                     to_send.append((len(results), intent))
-                    order = self._stored_order(intent, OrderStatus.NEW, "")
-                else:
-                    order = self._stored_order(
-                        intent, OrderStatus.REJECTED, f"denied: {item.decision.reason}"
-                    )
-                    self._storage.save_order(order)
-                    reason = item.decision.reason
-                    self._journal("order_denied", intent, code=item.decision.code, reason=reason)
+                    results.append(None)  # the broker's answer, below
+                    continue
+                reason = item.decision.reason
+                order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {reason}")
+                self._storage.save_order(order)
+                self._journal("order_denied", intent, code=item.decision.code, reason=reason)
                 results.append(RouteResult(order, item.decision))
             self._flush_meta()
         answered: list[tuple[int, Order]] = []
@@ -193,8 +197,8 @@ class OrderRouter:
                 with self._storage.transaction(defer_commit=True):
                     for index, order in answered:
                         self._storage.save_order(order)
-                        results[index] = RouteResult(order, results[index].decision)
-        return results
+                        results[index] = RouteResult(order, checked[index].decision)
+        return [result for result in results if result is not None]  # all are: each sent one was answered
 
     def _flush_meta(self) -> None:
         for key, value in self._pending_meta.items():
