@@ -35,7 +35,7 @@ def test_a_journal_from_before_the_migration_keeps_its_positions_and_trades_with
     with SqliteStorage.open(path) as store:
         [position] = store.positions()
         [trade] = store.trades()
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION
 
     assert (position.qty, position.entry_fees, position.funding) == (
         Decimal("-414.125425"),

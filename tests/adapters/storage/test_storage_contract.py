@@ -277,6 +277,25 @@ def test_open_only_leaves_out_orders_in_a_terminal_state(store: Storage) -> None
     assert len(store.orders()) == len(OrderStatus)
 
 
+def test_an_order_leaves_and_rejoins_the_open_ones_with_its_state(store: Storage) -> None:
+    store.record_intent(an_intent("a"))
+    store.record_intent(an_intent("b"))
+    states = [
+        (OrderStatus.ACCEPTED, ["a", "b"]),
+        (OrderStatus.PARTIALLY_FILLED, ["a", "b"]),
+        (OrderStatus.FILLED, ["b"]),
+        (OrderStatus.FILLED, ["b"]),
+        (OrderStatus.PARTIALLY_FILLED, ["a", "b"]),  # a later correction reopens it: the state decides
+        (OrderStatus.CANCELLED, ["b"]),
+    ]
+    for status, expected in states:
+        order = an_order("a", status=status, filled_qty=Decimal("0.5"))
+        store.save_order(order)
+        assert [o.client_order_id for o in store.orders(open_only=True)] == expected
+        assert store.get_order("a") == order
+    assert [o.client_order_id for o in store.orders()] == ["a", "b"]
+
+
 # -- value round trips -------------------------------------------------------------------------------
 
 

@@ -43,7 +43,9 @@ __all__ = [
     "OPEN_ORDER_SELECT",
     "ORDER_INSERT",
     "ORDER_SELECT",
-    "ORDER_UPSERT",
+    "ORDER_UPDATE_CLOSED",
+    "ORDER_UPDATE_OPEN",
+    "ORDER_UPDATE_REOPENED",
     "POSITION_SELECT",
     "POSITION_UPSERT",
     "TRADE_INSERT",
@@ -60,6 +62,7 @@ __all__ = [
     "new_order_params",
     "order_from",
     "order_params",
+    "order_update",
     "position_from",
     "position_params",
     "trade_from",
@@ -140,22 +143,22 @@ ORDER_SELECT = (
 )
 ORDER_INSERT = (
     "INSERT INTO orders (client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, "
-    "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only, closed) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-ORDER_UPSERT = ORDER_INSERT + (
-    " ON CONFLICT (client_order_id) DO UPDATE SET strategy_id = excluded.strategy_id, "
-    "asset = excluded.asset, symbol = excluded.symbol, side = excluded.side, qty = excluded.qty, "
-    "order_type = excluded.order_type, status = excluded.status, created_at = excluded.created_at, "
-    "updated_at = excluded.updated_at, price = excluded.price, "
-    "broker_order_id = excluded.broker_order_id, filled_qty = excluded.filled_qty, "
-    "avg_price = excluded.avg_price, fee = excluded.fee, reason = excluded.reason, "
-    "reduce_only = excluded.reduce_only"
+# An order's new state, parameters as ORDER_INSERT's (the client order id moves to the end). Three spellings,
+# so that `closed` (the open-orders index's key) is written only when it changes: most updates move an order
+# between open states and leave the index alone.
+_ORDER_SET = (
+    "UPDATE orders SET strategy_id = ?, asset = ?, symbol = ?, side = ?, qty = ?, order_type = ?, status = ?, "
+    "created_at = ?, updated_at = ?, price = ?, broker_order_id = ?, filled_qty = ?, avg_price = ?, fee = ?, "
+    "reason = ?, reduce_only = ?"
 )
+ORDER_UPDATE_OPEN = _ORDER_SET + " WHERE client_order_id = ? AND closed = 0"
+ORDER_UPDATE_REOPENED = _ORDER_SET + ", closed = 0 WHERE client_order_id = ?"
+ORDER_UPDATE_CLOSED = _ORDER_SET + ", closed = 1 WHERE client_order_id = ?"
 # Spelled exactly as the orders_open partial index, so that SQLite uses it.
-OPEN_ORDER_SELECT = (
-    ORDER_SELECT + " WHERE status NOT IN ('filled', 'cancelled', 'rejected', 'expired') ORDER BY seq"
-)
+OPEN_ORDER_SELECT = ORDER_SELECT + " WHERE closed = 0 ORDER BY seq"
 INTENT_SELECT = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, stop_price, "
     "time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
@@ -205,6 +208,7 @@ Params = tuple[object, ...]
 
 
 def order_params(o: Order) -> Params:
+    """ORDER_INSERT's parameters but the last (``closed``), which the caller adds: see ``order_update``."""
     return (
         o.client_order_id, o.strategy_id, o.asset, o.symbol, o.side, str(o.qty), o.order_type, o.status,
         ts_text(o.created_at), ts_text(o.updated_at), _text(o.price), o.broker_order_id,
@@ -212,11 +216,16 @@ def order_params(o: Order) -> Params:
     )  # fmt: skip
 
 
+def order_update(params: Params) -> Params:
+    """An ORDER_UPDATE_*'s parameters from ``order_params``: the client order id last."""
+    return (*params[1:], params[0])
+
+
 def new_order_params(i: OrderIntent, created: str) -> Params:
     """The order an intent starts as: status new, nothing filled."""
     return (
         i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
-        OrderStatus.NEW, created, created, _text(i.price), "", "0", None, "0", "", int(i.reduce_only),
+        OrderStatus.NEW, created, created, _text(i.price), "", "0", None, "0", "", int(i.reduce_only), 0,
     )  # fmt: skip
 
 

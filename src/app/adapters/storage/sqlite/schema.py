@@ -157,10 +157,21 @@ _FUNDING = _statements(
     "ALTER TABLE trades ADD COLUMN funding TEXT NOT NULL DEFAULT '0'",
 )
 
+# The open-orders index keys on a flag set only when an order reaches a final state, not on `status`: an
+# update that moves an order between open states (new -> accepted -> partially filled), the answer to every
+# order, no longer rewrites the index entry (about half the cost of that update, docs/decisions/0002).
+_CLOSED_FLAG = _statements(
+    "ALTER TABLE orders ADD COLUMN closed INTEGER NOT NULL DEFAULT 0",
+    "UPDATE orders SET closed = 1 WHERE status IN ('filled', 'cancelled', 'rejected', 'expired')",
+    "DROP INDEX orders_open",
+    "CREATE INDEX orders_open ON orders (seq) WHERE closed = 0",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "journal and state tables", _INITIAL),
     Migration(2, "intents: the price stop loss / take profit were computed from", _SL_TP_ANCHOR),
     Migration(3, "positions and trades: the funding settled on them", _FUNDING),
+    Migration(4, "orders: the open-orders index keys on a closed flag", _CLOSED_FLAG),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -353,7 +353,25 @@ class SqliteStorage:
     @_translated
     def save_order(self, order: Order) -> None:
         """Insert or update an order's current state (keyed by client order id)."""
-        self._write(rows.ORDER_UPSERT, rows.order_params(order))
+        if self._depth == 0:
+            with self.transaction():  # joins (and commits) a deferred transaction too
+                self._save_order(order)
+        else:
+            self._save_order(order)
+
+    def _save_order(self, order: Order) -> None:
+        # Most saves move a stored order between open states (new -> accepted -> partially filled): the
+        # first UPDATE, which leaves the open-orders index alone. The other spellings write `closed`.
+        params = rows.order_params(order)
+        update = rows.order_update(params)
+        conn = self._conn
+        if order.status.is_terminal:
+            saved = conn.execute(rows.ORDER_UPDATE_CLOSED, update).rowcount
+        else:
+            saved = conn.execute(rows.ORDER_UPDATE_OPEN, update).rowcount
+            saved = saved or conn.execute(rows.ORDER_UPDATE_REOPENED, update).rowcount
+        if not saved:
+            conn.execute(rows.ORDER_INSERT, (*params, int(order.status.is_terminal)))
 
     @_translated
     def get_order(self, client_order_id: str) -> Order | None:
