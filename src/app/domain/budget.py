@@ -147,7 +147,10 @@ class Budget:
         return cls(buckets, realloc_step, accounts)
 
     def bucket(self, asset: Asset) -> Bucket | None:
-        return next((b for b in self.buckets if b.asset is asset), None)
+        for b in self.buckets:  # a loop, not next(generator): asked several times for every order
+            if b.asset is asset:
+                return b
+        return None
 
     def get_alloc(self, asset: Asset) -> Decimal:
         """The asset's allocation (0 when it has no bucket)."""

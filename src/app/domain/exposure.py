@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
+# Side.sign as a lookup: the enum property's call costs more than the arithmetic it signs, on every order.
+_SIGN: Mapping[Side, int] = {Side.BUY: 1, Side.SELL: -1}
 
 
 def _symbol_set(symbols: Iterable[str]) -> frozenset[str]:
@@ -172,6 +174,38 @@ def _worse(before: Decimal | int, after: Decimal | int, cap: Decimal | int) -> b
     return after > cap and after > before
 
 
+def _before_after(
+    entries: Iterable[ExposureEntry],
+    current: ExposureEntry | None,
+    added: tuple[Decimal, Decimal] | None,
+    members: frozenset[str] | None = None,
+) -> tuple[Decimal, Decimal, int, Decimal, Decimal, int]:
+    """Gross, net and count of ``entries`` (only those of ``members``' symbols, when given) before an order,
+    then after it: without ``current`` (the symbol's entry, which the order nets) and with ``added`` last (the
+    netted entry's notional and signed notional; None when the order closes the position). That is
+    ``current_exposure`` of the book before and after ``with_order``, each sum added up in the same order (so
+    with the same Decimal rounding), without building the books and reports: this runs for every order, more
+    while order_router bisects a size."""
+    gross_was = net_was = gross_now = net_now = _ZERO
+    count_was = count_now = 0
+    for e in entries:
+        if members is not None and e.symbol not in members:
+            continue
+        notional, signed = e.notional, e.signed
+        gross_was += notional
+        net_was += signed
+        count_was += 1
+        if e is not current:
+            gross_now += notional
+            net_now += signed
+            count_now += 1
+    if added is not None:
+        gross_now += added[0]
+        net_now += added[1]
+        count_now += 1
+    return gross_was, net_was, count_was, gross_now, net_now, count_now
+
+
 def can_open(
     book: ExposureBook,
     symbol: str,
@@ -189,32 +223,63 @@ def can_open(
     """
     if notional <= 0:
         return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
-    scoped = book.for_asset(asset)
-    mine = clusters_of(symbol, clusters)
-    before = current_exposure(scoped, mine)
-    after = current_exposure(scoped.with_order(asset, symbol, side, notional), mine)
-    if allocation <= 0 and after["gross"] > before["gross"]:
+    # The book after the order is for_asset(asset).with_order(...): the symbol's entry netted with the order.
+    entries: list[ExposureEntry] = []
+    current = None
+    for e in book.entries:
+        if e.asset is asset:
+            entries.append(e)
+            if current is None and e.symbol == symbol:
+                current = e
+    signed = (current.signed if current else _ZERO) + notional * _SIGN[side]
+    added = None
+    if signed != 0:
+        netted = abs(signed)  # the entry's notional, and its signed notional as ExposureEntry.signed has it
+        added = (netted, netted * (1 if signed > 0 else -1))
+    gross_was, net_was, count_was, gross_now, net_now, count_now = _before_after(entries, current, added)
+    if allocation <= 0 and gross_now > gross_was:
         return Decision.deny("no_allocation", f"{asset.value} has no allocation ({allocation})")
-    if _worse(before["positions"], after["positions"], limits.max_positions):
+    if _worse(count_was, count_now, limits.max_positions):
         return Decision.deny("max_positions", f"{limits.max_positions} positions are already open")
     gross_cap = limits.max_gross_fraction * allocation
-    if _worse(before["gross"], after["gross"], gross_cap):
-        reason = f"gross exposure {after['gross']} would pass {gross_cap} ({limits.max_gross_fraction} x)"
+    if _worse(gross_was, gross_now, gross_cap):
+        reason = f"gross exposure {gross_now} would pass {gross_cap} ({limits.max_gross_fraction} x)"
         return Decision.deny("max_gross", reason)
     net_cap = limits.max_net_fraction * allocation
-    if _worse(abs(before["net"]), abs(after["net"]), net_cap):
-        reason = f"net exposure {after['net']} would pass +/-{net_cap} ({limits.max_net_fraction} x)"
+    if _worse(abs(net_was), abs(net_now), net_cap):
+        reason = f"net exposure {net_now} would pass +/-{net_cap} ({limits.max_net_fraction} x)"
         return Decision.deny("max_net", reason)
     cluster_cap = limits.max_cluster_fraction * allocation
+    mine = clusters_of(symbol, clusters)
+    if mine:
+        denial = _cluster_denial(mine, limits, cluster_cap, entries, current, added)
+        if denial is not None:
+            return denial
+    return Decision.allow(f"gross {gross_now}, net {net_now} after the order")
+
+
+def _cluster_denial(
+    mine: Sequence[ClusterDef],
+    limits: ExposureLimits,
+    cluster_cap: Decimal,
+    entries: Sequence[ExposureEntry],
+    current: ExposureEntry | None,
+    added: tuple[Decimal, Decimal] | None,
+) -> Decision | None:
+    """The first cap of the order's clusters (``mine``, every one holding its symbol) that it breaks, else None."""
+    # current_exposure reports clusters by name: of two clusters with one name, the later one counts.
+    members_of = {c.name: c.symbols for c in mine} if len(mine) > 1 else None
     for cluster in mine:
-        was, now = before["by_cluster"][cluster.name], after["by_cluster"][cluster.name]
-        if _worse(was["positions"], now["positions"], limits.max_positions_per_cluster):
-            reason = f"cluster {cluster.name} already holds {was['positions']} positions"
+        members = members_of[cluster.name] if members_of else cluster.symbols
+        # The netted entry holds the order's symbol, so it is a member of each cluster here.
+        was_gross, _, was_count, now_gross, _, now_count = _before_after(entries, current, added, members)
+        if _worse(was_count, now_count, limits.max_positions_per_cluster):
+            reason = f"cluster {cluster.name} already holds {was_count} positions"
             return Decision.deny("cluster_positions", reason)
-        if _worse(was["gross"], now["gross"], cluster_cap):
-            reason = f"cluster {cluster.name} would hold {now['gross']}, above {cluster_cap}"
+        if _worse(was_gross, now_gross, cluster_cap):
+            reason = f"cluster {cluster.name} would hold {now_gross}, above {cluster_cap}"
             return Decision.deny("cluster_fraction", reason)
-    return Decision.allow(f"gross {after['gross']}, net {after['net']} after the order")
+    return None
 
 
 def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
 
 __all__ = ["ZERO", "quantize_down", "quantize_nearest", "to_decimal"]
 
 ZERO = Decimal(0)
 
-
-def _check_step(step: Decimal) -> None:
-    if step <= 0:
-        msg = f"step must be positive, got {step}"
-        raise ValueError(msg)
+# Contexts used only for their to_integral_value, which rounds with the context's rounding and ignores its
+# precision: the same result as Decimal.to_integral_value(rounding=...), without parsing a keyword per call
+# (every order rounds its size several times).
+_DOWN = Context(rounding=ROUND_DOWN)
+_HALF_UP = Context(rounding=ROUND_HALF_UP)
 
 
 def quantize_down(value: Decimal, step: Decimal) -> Decimal:
     """The largest multiple of ``step`` whose magnitude is not above ``value``'s (rounds toward zero)."""
-    _check_step(step)
-    units = (value / step).to_integral_value(rounding=ROUND_DOWN)
+    if step <= 0:
+        msg = f"step must be positive, got {step}"
+        raise ValueError(msg)
+    units = _DOWN.to_integral_value(value / step)
     return (units * step).quantize(step) if units else ZERO
 
 
 def quantize_nearest(value: Decimal, step: Decimal) -> Decimal:
     """The nearest multiple of ``step`` (half away from zero)."""
-    _check_step(step)
-    units = (value / step).to_integral_value(rounding=ROUND_HALF_UP)
+    if step <= 0:
+        msg = f"step must be positive, got {step}"
+        raise ValueError(msg)
+    units = _HALF_UP.to_integral_value(value / step)
     return (units * step).quantize(step)
 
 

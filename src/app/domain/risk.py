@@ -2,7 +2,7 @@
 
 ``qty = equity x risk_fraction / |entry - stop|`` in the instrument's units, ``risk_fraction`` being
 the asset band's, throttled by the bucket's drawdown. That quantity is capped by the position band, the
-leverage cap, the budget, the strategy's open risk and the daily loss room (see ``_caps``), then rounded
+leverage cap, the budget, the strategy's open risk and the daily loss room (see ``_Caps``), then rounded
 down to the lot step. A requested size above it is reduced, each reduction recorded with its reason; an
 order is denied only when even the smallest tradable size (min qty and min notional, rounded up to the lot
 step) breaks a rule. Risk excludes fees and slippage. Divisions round toward zero, so Decimal rounding never
@@ -11,10 +11,10 @@ overstates a cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from types import MappingProxyType
-from typing import NamedTuple, final
+from typing import final
 
 import attrs
 
@@ -47,6 +47,10 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 # Caps divide at 40 digits rounding toward -inf; one shared context, not a localcontext() per division.
 _FLOOR = Context(prec=40, rounding=ROUND_FLOOR)
+# Rounds up to an integer (its to_integral_value; precision plays no part there): a keyword per call costs more.
+_CEILING = Context(rounding=ROUND_CEILING)
+# Side.sign as a lookup: the enum property's call costs more than the arithmetic it signs, on every order.
+_SIGN: Mapping[Side, int] = {Side.BUY: 1, Side.SELL: -1}
 
 
 @final
@@ -265,10 +269,6 @@ class RiskDecision:
         return self.allowed
 
 
-def _floor_div(numerator: Decimal, denominator: Decimal) -> Decimal:
-    return _FLOOR.divide(numerator, denominator)
-
-
 def drawdown(equity: Decimal, high_water_mark: Decimal | None) -> Decimal:
     """``(hwm - equity) / hwm`` as a fraction in [0, 1]; 0 at or above the mark or without one."""
     if high_water_mark is None or high_water_mark <= 0 or equity >= high_water_mark:
@@ -280,10 +280,18 @@ def effective_risk_fraction(
     base: Decimal, current_drawdown: Decimal, steps: Sequence[DrawdownStep]
 ) -> Decimal:
     """``base`` times the multiplier of the deepest step reached: back to ``base`` once it recovers."""
-    reached = [s for s in steps if current_drawdown >= s.drawdown]
-    if not reached:
+    deepest = None  # the first of the deepest steps reached, as max() would pick it
+    for step in steps:
+        if current_drawdown >= step.drawdown and (deepest is None or step.drawdown > deepest.drawdown):
+            deepest = step
+    if deepest is None:
         return base
-    return base * max(reached, key=lambda s: s.drawdown).risk_multiplier
+    return base * deepest.risk_multiplier
+
+
+def _throttled(ctx: OrderContext, band: RiskBand, limits: RiskLimits) -> Decimal:
+    dd = drawdown(ctx.equity, ctx.high_water_mark)
+    return effective_risk_fraction(band.risk_fraction, dd, limits.drawdown_steps)
 
 
 def default_stop(entry: Decimal, side: Side, band: RiskBand, tick: Decimal | None = None) -> Decimal:
@@ -309,68 +317,88 @@ def with_default_stop(ctx: OrderContext, limits: RiskLimits) -> OrderContext:
 
 def day_loss(realized_pnl_today: Decimal, unrealized_pnl: Decimal) -> Decimal:
     """Today's loss as a positive amount: realised P&L plus open losses (open gains do not offset)."""
-    return max(_ZERO, -(realized_pnl_today + min(unrealized_pnl, _ZERO)))
+    # max(0, -(realized + min(unrealized, 0))) spelled with comparisons (same results, ties included):
+    # once per order, and the builtins' calls cost more than the sums.
+    loss = -(realized_pnl_today + (_ZERO if unrealized_pnl > _ZERO else unrealized_pnl))
+    return loss if loss > _ZERO else _ZERO
 
 
 def smallest_tradable_qty(instrument: Instrument, price: Decimal) -> Decimal:
     """The smallest size the venue takes at ``price``: min qty and min notional, rounded up to the lot."""
     floor_qty = max(instrument.min_qty, instrument.min_notional / price if price > 0 else _ZERO)
     step = instrument.lot_step
-    units = (floor_qty / step).to_integral_value(rounding=ROUND_CEILING)
+    units = _CEILING.to_integral_value(floor_qty / step)
     return max(units, _ONE) * step
 
 
-class _Cap(NamedTuple):
-    """A rule's largest quantity; its reason is worded only when the cap binds (most never do)."""
-
-    code: str
-    limit: Decimal
-    why: Callable[[], str]
-
-    def reduction(self) -> Reduction:
-        return Reduction(self.code, self.limit, self.why())
+_CAP_CODES = ("risk_per_trade", "position_band", "leverage_cap", "budget", "strategy_risk", "daily_loss")
+"""The rules that cap a size, in the order they are applied; the first is the risk formula itself."""
 
 
-def _caps(ctx: OrderContext, band: RiskBand, rf: Decimal, distance: Decimal) -> list[_Cap]:
-    """Every rule as the largest quantity it allows; the first is the risk formula itself."""
-    equity, entry = ctx.equity, ctx.entry_price
-    loss_today = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl)
-    # (code, room in money, money per unit of qty, reason)
-    rules = (
-        ("risk_per_trade", equity * rf, distance,
-         lambda: f"risk {rf} x equity {equity} over a stop of {distance}"),
-        ("position_band", band.max_position_fraction * equity, entry,
-         lambda: f"one position's notional is at most {band.max_position_fraction} x equity {equity}"),
-        ("leverage_cap", band.max_leverage * equity - ctx.open_notional, entry,
-         lambda: f"open notional {ctx.open_notional} plus this order is at most {band.max_leverage}x equity"),
-        ("budget", affordable_notional(ctx.asset, ctx.bucket_available, ctx.leverage), entry,
-         lambda: f"the bucket has {ctx.bucket_available} available at leverage {ctx.leverage}"),
-        ("strategy_risk", band.max_strategy_risk_fraction * equity - ctx.strategy_open_risk, distance,
-         lambda: f"strategy open risk {ctx.strategy_open_risk} plus this trade's is at most "
-                 f"{band.max_strategy_risk_fraction} x equity"),
-        ("daily_loss", band.daily_loss_fraction * equity - loss_today, distance,
-         lambda: f"a stop-out cannot take today's loss {loss_today} past {band.daily_loss_fraction} x equity"),
-    )  # fmt: skip
-    return [_Cap(code, _floor_div(room, unit), why) for code, room, unit, why in rules]
+class _Caps:
+    """Every rule of ``_CAP_CODES`` as the largest quantity it allows (``limits``, same order). A rule's reason is
+    worded only when it binds (most never do), from the inputs kept here."""
 
+    __slots__ = ("band", "ctx", "distance", "limits", "loss_today", "rf")
 
-def _chain(start: Decimal, caps: Sequence[_Cap]) -> tuple[Decimal, tuple[_Cap, ...]]:
-    """The smallest limit, and each cap that lowered the running limit, in order."""
-    limit, lowering = start, []
-    for cap in caps:
-        if cap.limit < limit:
-            limit = cap.limit
-            lowering.append(cap)
-    return limit, tuple(lowering)
+    def __init__(
+        self, ctx: OrderContext, band: RiskBand, rf: Decimal, distance: Decimal, loss_today: Decimal
+    ) -> None:
+        self.ctx, self.band, self.rf, self.distance, self.loss_today = ctx, band, rf, distance, loss_today
+        equity, entry = ctx.equity, ctx.entry_price
+        # Room in money over money per unit of qty, one pair per rule. Plain tuples and one map over the
+        # divisions: this runs for every order, and a closure and a record per rule cost more than the maths.
+        rooms = (
+            equity * rf,
+            band.max_position_fraction * equity,
+            band.max_leverage * equity - ctx.open_notional,
+            affordable_notional(ctx.instrument.asset, ctx.bucket_available, ctx.leverage),
+            band.max_strategy_risk_fraction * equity - ctx.strategy_open_risk,
+            band.daily_loss_fraction * equity - loss_today,
+        )
+        units = (distance, entry, entry, entry, distance, distance)
+        self.limits: tuple[Decimal, ...] = tuple(map(_FLOOR.divide, rooms, units))
 
+    def chain(self, start: Decimal, first: int) -> tuple[Decimal, tuple[int, ...]]:
+        """The smallest of ``start`` and the limits from index ``first`` on, and the index of each limit that
+        lowered the running one, in order."""
+        limits = self.limits
+        if min(limits[first:]) >= start:  # the usual case for a request: no rule lowers it
+            return start, ()
+        limit, lowering = start, []
+        for index in range(first, len(limits)):
+            if limits[index] < limit:
+                limit = limits[index]
+                lowering.append(index)
+        return limit, tuple(lowering)
 
-def _reductions(caps: Sequence[_Cap]) -> tuple[Reduction, ...]:
-    return tuple(cap.reduction() for cap in caps)
+    def reductions(self, indexes: Sequence[int]) -> tuple[Reduction, ...]:
+        if not indexes:
+            return ()
+        return tuple(Reduction(_CAP_CODES[i], self.limits[i], self.reason(i)) for i in indexes)
 
-
-def _throttled(ctx: OrderContext, band: RiskBand, limits: RiskLimits) -> Decimal:
-    dd = drawdown(ctx.equity, ctx.high_water_mark)
-    return effective_risk_fraction(band.risk_fraction, dd, limits.drawdown_steps)
+    def reason(self, index: int) -> str:
+        """Why the rule at ``index`` caps the size."""
+        ctx, band, equity = self.ctx, self.band, self.ctx.equity
+        match _CAP_CODES[index]:
+            case "risk_per_trade":
+                return f"risk {self.rf} x equity {equity} over a stop of {self.distance}"
+            case "position_band":
+                return f"one position's notional is at most {band.max_position_fraction} x equity {equity}"
+            case "leverage_cap":
+                return f"open notional {ctx.open_notional} plus this order is at most {band.max_leverage}x equity"
+            case "budget":
+                return f"the bucket has {ctx.bucket_available} available at leverage {ctx.leverage}"
+            case "strategy_risk":
+                return (
+                    f"strategy open risk {ctx.strategy_open_risk} plus this trade's is at most "
+                    f"{band.max_strategy_risk_fraction} x equity"
+                )
+            case _:  # "daily_loss"
+                return (
+                    f"a stop-out cannot take today's loss {self.loss_today} past {band.daily_loss_fraction} "
+                    "x equity"
+                )
 
 
 def compute_size(ctx: OrderContext, limits: RiskLimits) -> SizeResult:
@@ -391,11 +419,11 @@ def compute_size(ctx: OrderContext, limits: RiskLimits) -> SizeResult:
         return SizeResult(
             _ZERO, rf, _ZERO, sized.stop_price, sized.stop_is_default, (), "no_stop_distance", reason
         )
-    caps = _caps(sized, band, rf, distance)
-    limit, capped_by = _chain(caps[0].limit, caps[1:])
+    caps = _Caps(sized, band, rf, distance, day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl))
+    limit, capped_by = caps.chain(caps.limits[0], 1)
     qty = ctx.instrument.round_qty(limit) if limit > 0 else _ZERO
     return SizeResult(
-        qty, rf, qty * distance, sized.stop_price, sized.stop_is_default, _reductions(capped_by)
+        qty, rf, qty * distance, sized.stop_price, sized.stop_is_default, caps.reductions(capped_by)
     )
 
 
@@ -409,10 +437,10 @@ def _price_denial(ctx: OrderContext, band: RiskBand) -> RiskDecision | None:
         return _deny("no_stop", "every order needs a stop loss (apply the asset's default stop)", ctx)
     if entry <= 0 or stop <= 0:
         return _deny("bad_price", f"entry {entry} and stop {stop} must be positive", ctx)
-    if (stop - entry) * side.sign >= 0:
+    if (stop - entry) * _SIGN[side] >= 0:
         where = "below" if side is Side.BUY else "above"
         return _deny("stop_wrong_side", f"a {side} needs its stop {where} entry {entry}, got {stop}", ctx)
-    if ctx.take_profit is not None and (ctx.take_profit - entry) * side.sign <= 0:
+    if ctx.take_profit is not None and (ctx.take_profit - entry) * _SIGN[side] <= 0:
         reason = f"take profit {ctx.take_profit} is not beyond entry {entry}"
         return _deny("take_profit_wrong_side", reason, ctx)
     distance = abs(entry - stop)
@@ -425,13 +453,13 @@ def _price_denial(ctx: OrderContext, band: RiskBand) -> RiskDecision | None:
     return None
 
 
-def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal) -> RiskDecision | None:
+def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal, loss: Decimal) -> RiskDecision | None:
     if ctx.leverage < 1 or ctx.leverage > band.max_leverage:
         reason = f"leverage {ctx.leverage} is outside 1 .. {band.max_leverage} for {ctx.asset.value}"
         return _deny("leverage_setting", reason, ctx)
     if ctx.equity <= 0:
         return _deny("no_equity", f"the {ctx.asset.value} bucket has no equity ({ctx.equity})", ctx)
-    loss, cap = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl), band.daily_loss_fraction * ctx.equity
+    cap = band.daily_loss_fraction * ctx.equity
     if loss >= cap:
         return _deny("daily_loss_cap", f"today's loss {loss} has reached the cap {cap}", ctx)
     if ctx.strategy_open_positions >= band.max_strategy_positions:
@@ -444,7 +472,7 @@ def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal) -> RiskDecisio
 
 
 def _fit_request(
-    ctx: OrderContext, caps: Sequence[_Cap], smallest: Decimal
+    ctx: OrderContext, caps: _Caps, smallest: Decimal
 ) -> tuple[Decimal, tuple[Reduction, ...]] | RiskDecision:
     """The request reduced by every cap below it and rounded down to the lot; a denial if it is too small."""
     requested = ctx.requested_qty
@@ -452,8 +480,8 @@ def _fit_request(
     if requested < smallest:
         reason = f"requested {requested} is below the smallest tradable size {smallest}"
         return _deny("below_min_size", reason, ctx)
-    limit, lowering = _chain(requested, caps)
-    reductions = _reductions(lowering)
+    limit, lowering = caps.chain(requested, 0)
+    reductions = caps.reductions(lowering)
     qty = ctx.instrument.round_qty(limit)
     if qty != limit:
         lot = Reduction("lot_step", qty, f"rounded down to the lot step {ctx.instrument.lot_step}")
@@ -467,27 +495,29 @@ def pretrade_check(ctx: OrderContext, limits: RiskLimits) -> RiskDecision:
     Denied only when a rule fails for any size, or the smallest tradable size breaks a cap; otherwise the
     request (or, without one, the computed size) is reduced to what the caps allow.
     """
-    band = limits.bands.get(ctx.asset)
+    band = limits.bands.get(ctx.instrument.asset)
     if band is None:
         return _deny("no_risk_band", f"no risk band configured for {ctx.asset.value}", ctx)
     rf = _throttled(ctx, band, limits)
+    loss_today = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl)
     # Not `or`: a denial is falsy.
     denial = _price_denial(ctx, band)
     if denial is None:
-        denial = _state_denial(ctx, band, rf)
+        denial = _state_denial(ctx, band, rf, loss_today)
     if denial is not None:
         return denial
     assert ctx.stop_price is not None  # noqa: S101 - _price_denial refused a missing stop
     distance = abs(ctx.entry_price - ctx.stop_price)
-    caps = _caps(ctx, band, rf, distance)
-    allowed, capped_by = _chain(caps[0].limit, caps[1:])
+    caps = _Caps(ctx, band, rf, distance, loss_today)
+    allowed, capped_by = caps.chain(caps.limits[0], 1)
     smallest = smallest_tradable_qty(ctx.instrument, ctx.entry_price)
     if allowed < smallest:
-        binding = capped_by[-1] if capped_by else caps[0]
-        reason = f"the smallest tradable size {smallest} breaks {binding.code}: {binding.why()}"
-        return _deny(binding.code, reason, ctx)
+        binding = capped_by[-1] if capped_by else 0
+        code = _CAP_CODES[binding]
+        reason = f"the smallest tradable size {smallest} breaks {code}: {caps.reason(binding)}"
+        return _deny(code, reason, ctx)
     if ctx.requested_qty is None:
-        qty, reductions = ctx.instrument.round_qty(allowed), _reductions(capped_by)
+        qty, reductions = ctx.instrument.round_qty(allowed), caps.reductions(capped_by)
     else:
         fitted = _fit_request(ctx, caps, smallest)
         if isinstance(fitted, RiskDecision):

@@ -19,6 +19,8 @@ from app.services.order_requests import OrderRequest, PretradeContext
 
 __all__ = ["ExposureManager"]
 
+_EMPTY_BOOK = ExposureBook()
+
 
 class ExposureManager:
     def __init__(self, limits: ExposureLimits, clusters: Sequence[ClusterDef] = ()) -> None:
@@ -64,7 +66,7 @@ class ExposureManager:
 
     @staticmethod
     def _book(positions: Sequence[Position], context: PretradeContext) -> ExposureBook:
-        book = ExposureBook()
+        book = _EMPTY_BOOK  # books are immutable: a flat account shares one
         for p in positions:
             book = book.with_order(p.asset, p.symbol, p.side, context.position_notional(p))
         return book

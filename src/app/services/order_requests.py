@@ -13,6 +13,8 @@ from app.domain.values import Asset, Instrument, Order, OrderStatus, Position, S
 
 __all__ = ["OrderRequest", "PretradeContext", "RouteResult"]
 
+_ZERO = Decimal(0)
+
 
 @final
 @attrs.frozen
@@ -92,17 +94,17 @@ class PretradeContext:
 
     def position_notional(self, position: Position) -> Decimal:
         """|qty| x average price in the bucket's currency."""
-        return abs(position.qty) * position.avg_price * self.position_rates.get(position.symbol, Decimal(0))
+        return abs(position.qty) * position.avg_price * self.position_rates.get(position.symbol, _ZERO)
 
     @property
     def unrealized(self) -> Decimal:
         """Open P&L in the bucket's currency (equity minus cash minus what the positions cost)."""
         if self.margin:
             return self.equity - self.cash
-        cost = sum(
-            (p.qty * p.avg_price * self.position_rates.get(p.symbol, Decimal(0)) for p in self.positions),
-            Decimal(0),
-        )
+        cost = _ZERO
+        rates = self.position_rates
+        for p in self.positions:  # a loop rather than sum(generator): read for every order
+            cost += p.qty * p.avg_price * rates.get(p.symbol, _ZERO)
         return self.equity - self.cash - cost
 
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:

@@ -81,7 +81,12 @@ class RiskManager:
             open_notional=open_notional,
             stop_is_default=request.stop_loss is None,
         )
-        return pretrade_check(ctx, limits).with_stop_price(stop)
+        decision = pretrade_check(ctx, limits)
+        # The decision carries the stop as the rules saw it, in the bucket's units; the order wants its own. When
+        # both are the very same number (compare_total: same digits and exponent, e.g. a quote at par) the
+        # decision already says it, and the copy that would replace it is spared (once per order).
+        same = stop is None or (ctx.stop_price is not None and ctx.stop_price.compare_total(stop) == 0)
+        return decision if same else decision.with_stop_price(stop)
 
     def _capped_request(self, request: OrderRequest, context: PretradeContext) -> Decimal | None:
         limit = self._max_notional.get(request.asset)

@@ -33,6 +33,8 @@ class StrategyRegistry:
         self._storage = storage
         self._clock = clock
         self._records: dict[str, StrategyRecord] = _decode(storage.get_meta(_META_KEY))
+        # can_enter's answer per strategy id: asked for every order, it changes only when a record does (_put).
+        self._gates: dict[str, Decision] = {}
 
     def create(self, strategy_id: str, asset: Asset, *, params_hash: str = "", reason: str) -> StrategyRecord:
         """Register a strategy as a candidate and start exploring it (idempotent for a known id)."""
@@ -88,10 +90,15 @@ class StrategyRegistry:
 
     def can_enter(self, strategy_id: str) -> Decision:
         """May the strategy open a position? Unknown strategies may not."""
-        record = self._records.get(strategy_id)
-        if record is None:
-            return Decision.deny("unregistered", f"strategy {strategy_id} is not in the registry")
-        return record.can_enter()
+        gate = self._gates.get(strategy_id)
+        if gate is None:
+            record = self._records.get(strategy_id)
+            if record is None:
+                gate = Decision.deny("unregistered", f"strategy {strategy_id} is not in the registry")
+            else:
+                gate = record.can_enter()
+            self._gates[strategy_id] = gate
+        return gate
 
     def _require(self, strategy_id: str) -> StrategyRecord:
         try:
@@ -102,6 +109,7 @@ class StrategyRegistry:
 
     def _put(self, record: StrategyRecord, event: str | None, **fields: str) -> None:
         self._records[record.strategy_id] = record
+        self._gates.clear()
         with self._storage.transaction():
             self._storage.set_meta(_META_KEY, _encode(self._records.values()))
             if event is not None:

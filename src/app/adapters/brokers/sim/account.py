@@ -27,6 +27,7 @@ __all__ = ["MONEY_STEP", "Account"]
 
 MONEY_STEP = Decimal("1e-16")
 _WIDE = Context(prec=60)
+_NO_CURRENCIES: frozenset[str] = frozenset()
 
 
 def _money(amount: Decimal) -> Decimal:
@@ -34,7 +35,12 @@ def _money(amount: Decimal) -> Decimal:
 
 
 class Account:
-    """One asset's wallet and positions on the simulated venue."""
+    """One asset's wallet and positions on the simulated venue.
+
+    ``revision`` changes whenever cash, equity or realised P&L may have changed: a price observed, a fill booked,
+    funding paid (``_changes``) or any change of the wallet (deposits and injected desyncs change it directly).
+    Anything else that moves them must count in ``_changes`` too.
+    """
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
@@ -46,11 +52,18 @@ class Account:
         self.funding: list[FundingPayment] = []
         self._last_fill_ts: dict[str, datetime] = {}
         self._instruments: dict[str, Instrument] = {}
+        self._changes = 0
+
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever cash, equity or realised P&L may have (see the class docstring)."""
+        return self._changes + self.wallet.revision
 
     def instrument(self, symbol: str) -> Instrument:
-        if symbol not in self._instruments:
-            self._instruments[symbol] = self.config.instruments(symbol)
-        return self._instruments[symbol]
+        found = self._instruments.get(symbol)
+        if found is None:
+            found = self._instruments[symbol] = self.config.instruments(symbol)
+        return found
 
     def held(self, symbol: str) -> Decimal:
         """The signed position in ``symbol`` (0 when flat)."""
@@ -65,6 +78,7 @@ class Account:
 
     def observe(self, candle: Candle) -> None:
         """Learn the bar's close: last price and valuation rates."""
+        self._changes += 1
         instrument = self.instrument(candle.symbol)
         close = to_decimal(candle.close)
         self.last[candle.symbol] = close
@@ -74,6 +88,7 @@ class Account:
 
     def book(self, fill: Fill, strategy_id: str, reason: str) -> PositionChange:
         """Net ``fill`` into its position and settle it in the wallet."""
+        self._changes += 1
         instrument = self.instrument(fill.symbol)
         previous = self.positions.get(fill.symbol)
         change = apply_fill(previous, fill, strategy_id=strategy_id, exit_reason=reason)
@@ -101,6 +116,7 @@ class Account:
         self, symbol: str, ts: datetime, rate: Decimal, mark: Decimal, qty: Decimal
     ) -> FundingPayment:
         """Settle one funding time for a position of signed ``qty`` at ``mark``."""
+        self._changes += 1
         quote = self.instrument(symbol).quote
         amount = _money(funding_payment(qty, mark, rate))
         self.wallet.add(quote, -amount)
@@ -180,15 +196,27 @@ class Account:
     def equity(self) -> Decimal:
         """Wallet value in the bucket currency, base-coin holdings and open positions at the last price."""
         if self.config.margin:
-            unrealized = sum(
-                (
-                    p.unrealized_pnl(self.last.get(s, p.avg_price)) * self.quote_rate(s)
-                    for s, p in self.positions.items()
-                ),
-                ZERO,
-            )
+            unrealized = self._unrealized()
             return self.wallet.value(self.rates) + unrealized
         return self.wallet.value(self.rates)
+
+    def cash_and_equity(self) -> tuple[Decimal, Decimal]:
+        """``(cash(), equity())`` with one pass over the wallet (the account snapshot of every order wants both)."""
+        if self.config.margin:
+            unrealized = self._unrealized()
+            value = self.wallet.value(self.rates)
+            return value, value + unrealized
+        return self.wallet.split_value(self.rates, self._held_bases())
+
+    def _unrealized(self) -> Decimal:
+        """Open P&L of the margin positions at the last price, in the bucket currency."""
+        return sum(
+            (
+                p.unrealized_pnl(self.last.get(s, p.avg_price)) * self.quote_rate(s)
+                for s, p in self.positions.items()
+            ),
+            ZERO,
+        )
 
     def balances(self, asset: Asset) -> list[Balance]:
         """Per-currency balances; on margin accounts ``available`` excludes the margin positions hold."""
@@ -199,4 +227,6 @@ class Account:
         return result
 
     def _held_bases(self) -> frozenset[str]:
+        if not self.positions:
+            return _NO_CURRENCIES
         return frozenset(self.instrument(s).base for s in self.positions)

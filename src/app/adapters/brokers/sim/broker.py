@@ -46,6 +46,8 @@ class SimBroker:
         self.config = config
         self.asset = config.asset
         self._venue = Venue(config)
+        # The last account snapshot, with the account revision and venue time it was taken at.
+        self._snapshot: tuple[int, datetime | None, AccountSnapshot] | None = None
 
     @property
     def faults(self) -> FaultInjector:
@@ -92,15 +94,24 @@ class SimBroker:
         return self._venue.account.balances(self.asset)
 
     async def account(self) -> AccountSnapshot:
-        account = self._venue.account
-        return AccountSnapshot(
+        account, now = self._venue.account, self._venue.now
+        revision = account.revision
+        taken = self._snapshot
+        # Order_router asks before every order: the same (immutable) snapshot serves until the account changes
+        # (see Account.revision) or the venue's clock moves, instead of valuing the wallet again.
+        if taken is not None and taken[0] == revision and taken[1] == now:
+            return taken[2]
+        cash, equity = account.cash_and_equity()
+        snapshot = AccountSnapshot(
             asset=self.asset,
             currency=self.config.currency,
-            cash=account.cash(),
-            equity=account.equity(),
+            cash=cash,
+            equity=equity,
             realized_pnl=account.realized,
-            ts=self._venue.now or datetime.min.replace(tzinfo=UTC),
+            ts=now or datetime.min.replace(tzinfo=UTC),
         )
+        self._snapshot = (revision, now, snapshot)
+        return snapshot
 
     async def rate(self, currency: str) -> Decimal | None:
         return self._venue.account.rates.rate(currency)

@@ -166,8 +166,8 @@ def _quantity_problem(intent: OrderIntent, instrument: Instrument) -> str:
 
 def _price_problem(intent: OrderIntent, instrument: Instrument) -> str:
     kind = intent.order_type
-    needs_limit = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-    needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
+    needs_limit = kind in _LIMITED
+    needs_stop = kind in _TRIGGERED_BY_STOP
     if intent.time_in_force is TimeInForce.POST_ONLY and not needs_limit:
         return f"post-only needs a limit price: a {kind.value} order always takes liquidity"
     return (
@@ -186,8 +186,12 @@ def _level_problem(kind: OrderType, name: str, price: Decimal | None, instrument
 
 
 def _notional_problem(intent: OrderIntent, instrument: Instrument, last: Decimal | None) -> str:
-    reference = next((p for p in (intent.price, intent.stop_price, last) if p is not None), None)
-    if instrument.min_notional <= ZERO or reference is None:
+    if instrument.min_notional <= ZERO:
+        return ""
+    reference = intent.price  # the first price given: the limit, else the stop, else the last trade
+    if reference is None:
+        reference = intent.stop_price if intent.stop_price is not None else last
+    if reference is None:
         return ""
     notional = intent.qty * reference
     if notional < instrument.min_notional:

@@ -10,6 +10,8 @@ from app.domain.values import same_currency
 
 __all__ = ["RateBook", "Wallet"]
 
+_ONE = Decimal(1)
+
 
 class RateBook:
     """Value of one unit of a currency in the bucket's currency: from the feed when it has a pair, else a
@@ -31,7 +33,7 @@ class RateBook:
 
     def rate(self, ccy: str) -> Decimal | None:
         if same_currency(ccy, self.currency):
-            return Decimal(1)
+            return _ONE
         if ccy in self._market:
             return self._market[ccy]
         if ccy in self._cross:
@@ -62,9 +64,11 @@ class Wallet:
     def __init__(self, currency: str, starting_cash: Decimal) -> None:
         self.currency = currency
         self.balances: dict[str, Decimal] = {currency: starting_cash}
+        self.revision = 0  # counts the changes (see Account.revision)
 
     def add(self, ccy: str, amount: Decimal) -> None:
         self.balances[ccy] = self.balances.get(ccy, ZERO) + amount
+        self.revision += 1
 
     def get(self, ccy: str) -> Decimal:
         return self.balances.get(ccy, ZERO)
@@ -79,3 +83,18 @@ class Wallet:
             if rate is not None:
                 total += amount * rate
         return total
+
+    def split_value(self, rates: RateBook, exclude: frozenset[str]) -> tuple[Decimal, Decimal]:
+        """``(value(rates, exclude=exclude), value(rates))`` in one pass over the balances, each total added up
+        in the same order as ``value`` adds it (the account snapshot wants both for every order)."""
+        kept = total = ZERO
+        for ccy, amount in self.balances.items():
+            if amount == ZERO:
+                continue
+            rate = rates.rate(ccy)
+            if rate is not None:
+                worth = amount * rate
+                total += worth
+                if ccy not in exclude:
+                    kept += worth
+        return kept, total
