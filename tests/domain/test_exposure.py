@@ -330,3 +330,23 @@ def test_an_order_through_the_whole_pipeline_respects_risk_budget_and_exposure(
             or cluster["positions"] <= was["positions"]
         )
     assert budget.available(FUTURES) == D(900)  # the futures bucket never paid for a spot order
+
+
+_ORDERS = st.lists(
+    st.tuples(
+        st.sampled_from([Asset.SPOT, Asset.FUTURES]),
+        st.sampled_from(["BTCUSDT", "ETHUSDT", "ETHBTC"]),
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False, allow_infinity=False),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300)
+@given(_ORDERS)
+def test_a_book_built_in_one_pass_equals_with_order_folded_over_the_same_orders(orders):
+    folded = ExposureBook()
+    for asset, symbol, side, notional in orders:
+        folded = folded.with_order(asset, symbol, side, notional)
+    assert ExposureBook.from_orders(orders) == folded

@@ -66,7 +66,8 @@ class ExposureManager:
 
     @staticmethod
     def _book(positions: Sequence[Position], context: PretradeContext) -> ExposureBook:
-        book = _EMPTY_BOOK  # books are immutable: a flat account shares one
-        for p in positions:
-            book = book.with_order(p.asset, p.symbol, p.side, context.position_notional(p))
-        return book
+        if not positions:
+            return _EMPTY_BOOK  # books are immutable: a flat account shares one
+        return ExposureBook.from_orders(
+            (p.asset, p.symbol, p.side, context.position_notional(p)) for p in positions
+        )
