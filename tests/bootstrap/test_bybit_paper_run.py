@@ -23,6 +23,7 @@ from app.domain.resample import datetime_to_ns
 from app.domain.values import Candle
 from app.ports.errors import DataError
 from app.services.app_runtime.runtime import LAST_BAR_KEY
+from app.services.order_requests import OrderRequest
 from app.services.trade_executor import TradeExecutor
 from tests.support.fake_bybit import FakeBybit, KlineSeries
 
@@ -66,18 +67,18 @@ class StrategyView:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.warm_up: list[Candle] = []
         self.acted: list[Candle] = []
-        warm_up, on_candle = TradeExecutor.warm_up, TradeExecutor.on_candle
+        warm_up, propose = TradeExecutor.warm_up, TradeExecutor.propose
 
         def spy_warm_up(executor: TradeExecutor, candle: Candle) -> None:
             self.warm_up.append(candle)
             warm_up(executor, candle)
 
-        async def spy_on_candle(executor: TradeExecutor, candle: Candle) -> None:
+        async def spy_propose(executor: TradeExecutor, candle: Candle) -> OrderRequest | None:
             self.acted.append(candle)
-            await on_candle(executor, candle)
+            return await propose(executor, candle)
 
         monkeypatch.setattr(TradeExecutor, "warm_up", spy_warm_up)
-        monkeypatch.setattr(TradeExecutor, "on_candle", spy_on_candle)
+        monkeypatch.setattr(TradeExecutor, "propose", spy_propose)
 
     def take(self) -> tuple[list[Candle], list[Candle]]:
         seen = (self.warm_up, self.acted)

@@ -187,16 +187,17 @@ class OrderRouter:
                 self._journal("order_denied", intent, code=item.decision.code, reason=reason)
                 results.append(RouteResult(order, item.decision))
             self._flush_meta()
-        answered: list[tuple[int, Order]] = []
+        answered: list[tuple[int, OrderIntent, Order]] = []
         try:
             for index, intent in to_send:
-                answered.append((index, await self._send(intent)))
+                answered.append((index, intent, await self._send(intent)))
         finally:
             # Whatever happens to the rest (a cancelled run), the answers received are kept.
             if answered:
                 with self._storage.transaction(defer_commit=True):
-                    for index, order in answered:
+                    for index, intent, order in answered:
                         self._storage.save_order(order)
+                        self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
                         results[index] = RouteResult(order, checked[index].decision)
         return [result for result in results if result is not None]  # all are: each sent one was answered
 
