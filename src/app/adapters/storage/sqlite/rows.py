@@ -162,12 +162,14 @@ OPEN_ORDER_SELECT = ORDER_SELECT + " WHERE closed = 0 ORDER BY seq"
 INTENT_SELECT = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, stop_price, "
     "time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
-    "stop_loss_relative, take_profit_relative FROM intents WHERE client_order_id = ?"
+    "stop_loss_relative, take_profit_relative FROM intents "
+    "WHERE seq = (SELECT seq FROM orders WHERE client_order_id = ?)"
 )
 INTENT_INSERT = (
-    "INSERT INTO intents (client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, "
+    "INSERT INTO intents (seq, client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, "
     "stop_price, time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
-    "stop_loss_relative, take_profit_relative) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "stop_loss_relative, take_profit_relative) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 FILL_SELECT = (
     "SELECT fill_id, client_order_id, asset, symbol, side, qty, price, fee, fee_currency, ts, liquidity "
@@ -239,10 +241,11 @@ def order_from(r: Sequence[Any]) -> Order:
     )  # fmt: skip
 
 
-def intent_params(i: OrderIntent, created: str) -> Params:
+def intent_params(seq: int, i: OrderIntent, created: str) -> Params:
+    """INTENT_INSERT's parameters: ``seq`` is the intent's order row's."""
     a = i.anchor
     return (
-        i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
+        seq, i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
         _text(i.price), _text(i.stop_price), i.time_in_force, int(i.reduce_only), _text(i.stop_loss),
         _text(i.take_profit), created, i.note, None if a is None else str(a.reference_price),
         int(a is not None and a.stop_loss_relative), int(a is not None and a.take_profit_relative),

@@ -167,11 +167,51 @@ _CLOSED_FLAG = _statements(
     "CREATE INDEX orders_open ON orders (seq) WHERE closed = 0",
 )
 
+# Intents keyed by their order row's seq (an integer that only grows) instead of the client order id: ids
+# start with the strategy's name, so with several strategies each new intent landed in its own leaf of a
+# text-keyed tree, and every commit wrote one more page per order. Appended in seq order, a batch of intents
+# shares one leaf; an intent is found through the orders table's client-id index. Every intent has its order
+# row (both are written in one transaction); one that had none gets it, as the `new` order it started as.
+_INTENTS_BY_SEQ = _statements(
+    """INSERT INTO orders (client_order_id, strategy_id, asset, symbol, side, qty, order_type, status,
+        created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only)
+        SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, 'new', created_at,
+        created_at, price, '', '0', NULL, '0', '', reduce_only FROM intents AS i
+        WHERE NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.client_order_id = i.client_order_id)""",
+    """CREATE TABLE intents_by_seq (
+        seq INTEGER PRIMARY KEY,
+        client_order_id TEXT NOT NULL,
+        strategy_id TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        order_type TEXT NOT NULL,
+        price TEXT,
+        stop_price TEXT,
+        time_in_force TEXT NOT NULL,
+        reduce_only INTEGER NOT NULL,
+        stop_loss TEXT,
+        take_profit TEXT,
+        created_at TEXT NOT NULL,
+        note TEXT NOT NULL,
+        reference_price TEXT,
+        stop_loss_relative INTEGER NOT NULL DEFAULT 0,
+        take_profit_relative INTEGER NOT NULL DEFAULT 0)""",
+    """INSERT INTO intents_by_seq SELECT o.seq, i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side,
+        i.qty, i.order_type, i.price, i.stop_price, i.time_in_force, i.reduce_only, i.stop_loss,
+        i.take_profit, i.created_at, i.note, i.reference_price, i.stop_loss_relative, i.take_profit_relative
+        FROM intents AS i JOIN orders AS o ON o.client_order_id = i.client_order_id ORDER BY o.seq""",
+    "DROP TABLE intents",
+    "ALTER TABLE intents_by_seq RENAME TO intents",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "journal and state tables", _INITIAL),
     Migration(2, "intents: the price stop loss / take profit were computed from", _SL_TP_ANCHOR),
     Migration(3, "positions and trades: the funding settled on them", _FUNDING),
     Migration(4, "orders: the open-orders index keys on a closed flag", _CLOSED_FLAG),
+    Migration(5, "intents keyed by their order row's seq", _INTENTS_BY_SEQ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

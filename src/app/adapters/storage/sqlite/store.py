@@ -48,7 +48,7 @@ _ORDER_SEQ_FIRST = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = value + ? RETURNING value"
 )
-_INTENT_UNDO = "DELETE FROM intents WHERE client_order_id = ?"
+_ORDER_UNDO = "DELETE FROM orders WHERE seq = ?"
 
 
 def _translated(
@@ -332,22 +332,23 @@ class SqliteStorage:
             self._insert_intent(intent, created)
 
     def _insert_intent(self, intent: OrderIntent, created: str) -> None:
-        # Inside the caller's transaction (order_router's write-ahead one) a savepoint per intent would cost
-        # two more statements on the hot path; undoing the intent row when the order row fails is the same.
+        # The order row first: its seq keys the intent. Inside the caller's transaction (order_router's
+        # write-ahead one) a savepoint per intent would cost two more statements on the hot path; removing the
+        # order row when the intent row fails is the same.
         conn, cid = self._conn, intent.client_order_id
         try:
-            conn.execute(rows.INTENT_INSERT, rows.intent_params(intent, created))
+            seq = conn.execute(rows.ORDER_INSERT, rows.new_order_params(intent, created)).lastrowid
         except sqlite3.IntegrityError as e:
             msg = f"client order id {cid!r} is already recorded"
             raise Refused(msg) from e
+        if seq is None:  # an INSERT into a rowid table always has one
+            msg = f"no row id for the order row of {cid!r}"
+            raise sqlite3.DatabaseError(msg)
         try:
-            conn.execute(rows.ORDER_INSERT, rows.new_order_params(intent, created))
-        except sqlite3.Error as e:
+            conn.execute(rows.INTENT_INSERT, rows.intent_params(seq, intent, created))
+        except sqlite3.Error:
             if conn.in_transaction:
-                conn.execute(_INTENT_UNDO, (cid,))
-            if isinstance(e, sqlite3.IntegrityError):
-                msg = f"client order id {cid!r} is already recorded"
-                raise Refused(msg) from e
+                conn.execute(_ORDER_UNDO, (seq,))
             raise
 
     @_translated
