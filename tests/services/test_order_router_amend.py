@@ -236,6 +236,42 @@ def test_amending_a_filled_order_is_refused_with_a_clear_reason(db):
     assert rig.kinds() == ["amend_rejected"]
 
 
+def test_an_entry_repriced_past_the_risk_rules_is_refused_without_asking_the_broker(db):
+    rig = Rig(
+        db, wrap=lambda sim: Unreliable(sim, AssertionError("the broker must not be asked"), applied=False)
+    )
+
+    async def go():
+        await rig.bar(_bar(0, 100, 100, 100, 100))
+        before = await rig.working("c1", price=D(97))
+        # 1 unit at 1,500: one position's notional would be 1.5x the 1,000 equity (the spot band allows 1x)
+        with pytest.raises(BrokerRejected) as refused:
+            await rig.router.amend_order(Asset.SPOT, SYMBOL, "c1", price=D(1500))
+        return before, refused.value
+
+    before, error = trio.run(go)
+
+    assert error.code == "above_allowed"
+    assert "at 1500 the order pipeline allows 0.666 of the 1 left to fill" in str(error)
+    assert rig.broker.amend_calls == 0
+    assert rig.storage.get_order("c1") == before
+    assert rig.kinds() == ["amend_rejected"]
+    assert not list(rig.storage.events(kind="order_reduced"))  # a check, not an order
+
+
+def test_a_repriced_entry_within_the_rules_is_amended(db):
+    rig = Rig(db)
+
+    async def go():
+        await rig.bar(_bar(0, 100, 100, 100, 100))
+        await rig.working("c1", price=D(97))
+        return await rig.router.amend_order(Asset.SPOT, SYMBOL, "c1", price=D(990))
+
+    # 1 unit at 990 is within every cap of the 1,000 account
+    assert trio.run(go).price == D(990)
+    assert rig.kinds() == ["amend_requested", "order_amended"]
+
+
 def test_an_order_that_filled_at_the_broker_unbeknown_to_the_journal_is_refused_there(db):
     rig = Rig(db)
 

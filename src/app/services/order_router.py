@@ -229,7 +229,9 @@ class OrderRouter:
         called, then ``order_amended`` with the answer. Refused with BrokerRejected, journaled as
         ``amend_rejected`` and leaving the stored order as it was: by the broker, or here without asking it
         when the order is not in the journal, not on ``asset``/``symbol``, final, not yet confirmed by the
-        broker, or an entry raised above the quantity the pipeline approved (a larger entry is a new order).
+        broker, an entry raised above the quantity the pipeline approved (a larger entry is a new order), or an
+        entry moved to a price (limit, else stop) at which the pipeline would not pass what is left of it whole
+        (risk, budget, exposure and the registry's gate, checked again as for a new entry at that price).
         An ambiguous answer is settled by fetching the order by client id, never by amending again:
         ``order_amended`` if it shows the new terms, else ``amend_unknown`` (with a delay the broker may
         still apply it; its update arrives as an event).
@@ -238,7 +240,11 @@ class OrderRouter:
         terms = {name: str(value) for name, value in given if value is not None}
         fields: dict[str, object] = {"client_order_id": client_order_id, "symbol": symbol, **terms}
         fields["reason"] = reason
-        refusal = self._amend_refusal(self._storage.get_order(client_order_id), asset, symbol, qty, terms)
+        stored = self._storage.get_order(client_order_id)
+        refusal = self._amend_refusal(stored, asset, symbol, qty, terms)
+        entry_price = price if price is not None else stop_price  # where the entry would now fill
+        if refusal is None and stored is not None and entry_price is not None and not stored.reduce_only:
+            refusal = await self._repriced_entry_refusal(stored, qty, entry_price)
         if refusal is not None:
             self._journal_amend("amend_rejected", fields, code=refusal[0], error=refusal[1])
             raise BrokerRejected(f"cannot amend {client_order_id}: {refusal[1]}", code=refusal[0])
@@ -278,6 +284,37 @@ class OrderRouter:
         if qty is not None and qty > approved and not stored.reduce_only:
             why = f"the new quantity {qty} is above the {approved} the order pipeline approved"
             return "above_approved", why
+        return None
+
+    async def _repriced_entry_refusal(
+        self, stored: Order, qty: Decimal | None, price: Decimal
+    ) -> tuple[str, str] | None:
+        """(code, reason) when an entry moved to ``price`` would not pass the order pipeline whole.
+
+        A new price changes the entry's notional and its risk: what is left to fill goes through the checks
+        again as a new entry at that price would (its stop loss and take profit moved there when they follow
+        the fill), against the account as it is now. A denial, or a size the checks would cut, refuses the
+        amendment: the order stays as it was, and a smaller entry is the caller's to ask for.
+        """
+        intent = self._storage.intent(stored.client_order_id)
+        stop, target = (intent.stop_loss, intent.take_profit) if intent is not None else (None, None)
+        if intent is not None and intent.anchor is not None:
+            stop, target = intent.anchor.levels(stop, target, price)
+        remaining = (qty if qty is not None else stored.qty) - stored.filled_qty
+        request = OrderRequest(
+            stored.strategy_id, stored.asset, stored.symbol, stored.side, remaining, price, stop, target
+        )
+        context = await self.context(stored.asset, stored.symbol)
+        kept, self._pending_events = self._pending_events, []  # a check, not an order: nothing to journal
+        try:
+            approved, decision, _ = self._check(request, context)
+        finally:
+            self._pending_events = kept
+        if not decision.allowed:
+            return decision.code, f"at {price} the order pipeline denies it: {decision.reason}"
+        if approved.qty is not None and approved.qty < remaining:
+            why = f"at {price} the order pipeline allows {approved.qty} of the {remaining} left to fill"
+            return "above_allowed", why
         return None
 
     async def _settle_amendment(
