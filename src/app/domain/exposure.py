@@ -114,7 +114,7 @@ class ExposureBook:
         for asset, symbol, side, notional in orders:
             key = (asset, symbol)
             # Popped and put back: an entry moves to the end when an order changes it, as with_order does.
-            signed[key] = signed.pop(key, _ZERO) + notional * side.sign
+            signed[key] = signed.pop(key, _ZERO) + notional * _SIGN[side]
             if signed[key] == 0:
                 del signed[key]
         return cls(

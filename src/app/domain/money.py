@@ -15,20 +15,22 @@ _DOWN = Context(rounding=ROUND_DOWN)
 _HALF_UP = Context(rounding=ROUND_HALF_UP)
 
 
-def quantize_down(value: Decimal, step: Decimal) -> Decimal:
-    """The largest multiple of ``step`` whose magnitude is not above ``value``'s (rounds toward zero)."""
+def _check_step(step: Decimal) -> None:
     if step <= 0:
         msg = f"step must be positive, got {step}"
         raise ValueError(msg)
+
+
+def quantize_down(value: Decimal, step: Decimal) -> Decimal:
+    """The largest multiple of ``step`` whose magnitude is not above ``value``'s (rounds toward zero)."""
+    _check_step(step)
     units = _DOWN.to_integral_value(value / step)
     return (units * step).quantize(step) if units else ZERO
 
 
 def quantize_nearest(value: Decimal, step: Decimal) -> Decimal:
     """The nearest multiple of ``step`` (half away from zero)."""
-    if step <= 0:
-        msg = f"step must be positive, got {step}"
-        raise ValueError(msg)
+    _check_step(step)
     units = _HALF_UP.to_integral_value(value / step)
     return (units * step).quantize(step)
 
