@@ -2,15 +2,13 @@
 (registry -> risk -> budget -> exposure -> write-ahead intent committed -> sim broker -> answer saved in a
 deferred transaction that commits with the next write), with SQLite persistence on (WAL,
 synchronous=NORMAL, a real file) and off (the in-memory store), measured in the same run; the ratio is what
-durability costs. Two ways of placing orders are measured:
+durability costs. Orders are placed as the runtime places them: ``place_orders`` with the orders of as
+many strategies decided on the same bar (one commit per batch); a batch of 1 is ``place_order``, one commit
+per order. Several batch sizes are measured (``--batch 1,5,10``). An order's latency is its whole batch's:
+none is answered before the batch is, so a larger batch trades latency for throughput.
 
-- single: ``place_order``, one order at a time (one commit per order);
-- batch: ``place_orders`` with ``--batch`` orders of as many strategies decided on the same bar, as the
-  runtime places them (one commit per batch). An order's latency is its whole batch's: none is answered
-  before the batch is.
-
-Run: .venv/bin/python bench/order_pipeline.py [--orders N] [--batch B] [--rounds R]
-Target (issue 4): >= 5,000 orders/s and p99 <= 2 ms with persistence on.
+Run: .venv/bin/python bench/order_pipeline.py [--orders N] [--batch 1,5,10] [--rounds R]
+Target (issue 4): >= 5,000 orders/s and p99 <= 2 ms with persistence on; the verdict is given per batch size.
 On a shared machine compare only figures of one run; ``--rounds`` alternates the runs R times and reports
 each figure's median. CPU per order (process time) moves less than the wall clock when other work competes.
 """
@@ -91,11 +89,11 @@ class Run(NamedTuple):
 
 
 def measure(storage: Storage, orders: int, batch: int) -> Run:
-    """``batch`` 0: one ``place_order`` at a time; else ``place_orders`` of ``batch`` strategies' orders."""
-    router = build(storage, max(batch, 1))
+    """``batch`` 1: one ``place_order`` at a time; else ``place_orders`` of ``batch`` strategies' orders."""
+    router = build(storage, batch)
     requests = [
         OrderRequest(f"bench{n}", Asset.SPOT, "BTCUSDT", Side.BUY, Decimal("0.01"), Decimal(100), Decimal(99))
-        for n in range(max(batch, 1))
+        for n in range(batch)
     ]
     latencies: list[float] = []
 
@@ -115,7 +113,7 @@ def measure(storage: Storage, orders: int, batch: int) -> Run:
 
     cpu = time.process_time()
     wall = time.perf_counter()
-    trio.run(in_batches if batch else one_by_one)
+    trio.run(in_batches if batch > 1 else one_by_one)
     wall = time.perf_counter() - wall
     cpu = time.process_time() - cpu
     latencies.sort()
@@ -149,19 +147,31 @@ def line(name: str, run: Run) -> str:
     )
 
 
+def batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        msg = f"expected batch sizes >= 1 separated by commas, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument(
-        "--batch", type=int, default=10, help="orders per place_orders call (strategies acting on one bar)"
+        "--batch",
+        type=batch_sizes,
+        default=[1, 5, 10],
+        help="orders per place_orders call (strategies acting on one bar), several separated by commas",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="alternate the runs this many times and report the medians"
     )
     args = parser.parse_args()
-    if args.batch < 1:
-        parser.error("--batch must be at least 1")
-    modes = (("single", 0), (f"batch of {args.batch}", args.batch))
+    modes = [("single" if batch == 1 else f"batch of {batch}", batch) for batch in args.batch]
     runs: dict[tuple[str, str], list[Run]] = {}
     for round_no in range(1, args.rounds + 1):
         for mode, batch in modes:

@@ -180,6 +180,11 @@ class MemoryStorage:
         self._check_open()
         self._put(self._orders, order.client_order_id, _normalised(order))
 
+    def save_orders(self, orders: Sequence[Order]) -> None:
+        with self.transaction():
+            for order in orders:
+                self.save_order(order)
+
     def get_order(self, client_order_id: str) -> Order | None:
         self._check_open()
         return self._orders.get(client_order_id)
@@ -254,6 +259,11 @@ class MemoryStorage:
             self._undo[-1].append(self._events.pop)
             self._undo[-1].append(lambda: setattr(self, "_event_seq", previous))
         return self._event_seq
+
+    def append_events(self, entries: Sequence[tuple[datetime, str, Mapping[str, Any]]]) -> None:
+        with self.transaction():
+            for ts, kind, fields in entries:
+                self.append_event(ts, kind, fields)
 
     def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]:
         self._check_open()

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from app.domain.exposure import ClusterDef, ExposureLimits
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.exposure import ClusterDef, ExposureBook, ExposureLimits, can_open
 from app.domain.values import Asset, Instrument, Position, Side
 from app.services.exposure_manager import ExposureManager
 from app.services.order_requests import OrderRequest, PretradeContext
+from tests.support.context_chains import RATES, chain, positions_on, steps_on
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BTC = Instrument("BTCUSDT", Asset.SPOT, "BTC", "USDT", D("0.01"), D("0.001"), D("0.001"), D(0))
@@ -62,3 +67,82 @@ def test_new_clusters_apply_to_the_next_check():
     exposure.set_clusters([MAJORS])
 
     assert exposure.can_open(buy("1"), ctx, allocation=D(1000)).code == "cluster_positions"
+
+
+# --- checks carried over from one context to the next ----------------------------------------------
+
+_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+_positions = positions_on(_SYMBOLS)
+_steps = steps_on(_SYMBOLS)
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(_positions, max_size=5),
+    st.dictionaries(st.sampled_from(_SYMBOLS), st.sampled_from(RATES)),
+    _steps,
+    st.lists(
+        st.tuples(
+            st.sampled_from(_SYMBOLS),
+            st.sampled_from(list(Side)),
+            st.sampled_from(["0.5", "1", "2", "3.5"]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from([D(1000), D(500), D(0)]),
+)
+def test_checks_carried_from_context_to_context_answer_as_a_fresh_look_at_each(
+    start, rates, steps, requests, allocation
+):
+    exposure = ExposureManager(ExposureLimits(), [MAJORS])
+    for n, ctx in enumerate(chain(context(*start), rates, steps)):
+        if n == 3:
+            exposure.set_clusters([ClusterDef("majors", {"BTCUSDT", "XRPUSDT"})])  # the clusters change too
+        for symbol, side, qty, spot in requests:
+            asset = Asset.SPOT if spot else Asset.FUTURES
+            request = OrderRequest("s1", asset, symbol, side, D(qty), D(100), stop_loss=D(95))
+
+            decision = exposure.can_open(request, ctx, allocation=allocation)
+
+            book = ExposureBook.from_orders(
+                (p.asset, p.symbol, p.side, ctx.position_notional(p)) for p in ctx.positions
+            )
+            assert decision == can_open(
+                book,
+                symbol,
+                side,
+                ctx.notional(request.qty, request.price),
+                asset=asset,
+                limits=ExposureLimits(),
+                clusters=exposure.clusters,
+                allocation=allocation,
+            )
+
+
+def test_a_context_revalued_at_an_equal_rate_written_otherwise_is_summed_at_that_rate():
+    # 1 and 1.00 are equal, but the sums they make print differently: nothing is carried over between them
+    exposure = ExposureManager(ExposureLimits(), [])
+    first = attrs.evolve(context(held("ETHUSDT", "1")), position_rates={"ETHUSDT": D(1)})
+    second = attrs.evolve(first, position_rates={"ETHUSDT": D("1.00")})
+
+    assert (
+        exposure.can_open(buy("1"), first, allocation=D(1000)).reason == "gross 200, net 200 after the order"
+    )
+    assert exposure.can_open(buy("1"), second, allocation=D(1000)).reason == (
+        "gross 200.00, net 200.00 after the order"
+    )
+
+
+def test_a_context_extending_the_last_one_counts_its_added_positions():
+    exposure = ExposureManager(ExposureLimits(), [MAJORS])
+    first = context(held("ETHUSDT", "1"))
+    second = attrs.evolve(
+        first,
+        positions=(*first.positions, held("SOLUSDT", "1")),
+        position_rates={"ETHUSDT": D(1), "SOLUSDT": D(1)},
+    )
+
+    assert exposure.can_open(buy("1"), first, allocation=D(1000)).allowed
+    assert exposure.can_open(buy("1"), second, allocation=D(1000)).code == "cluster_positions"

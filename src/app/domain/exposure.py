@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TypedDict, final
+from typing import NamedTuple, TypedDict, final
 
 import attrs
 import numpy as np
@@ -29,20 +29,41 @@ __all__ = [
     "ExposureEntry",
     "ExposureLimits",
     "ExposureReport",
+    "OrderExposure",
     "can_open",
     "clusters_of",
     "current_exposure",
     "learn_clusters",
     "learned_cluster_defs",
+    "net_orders",
 ]
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
+_MINUS_ONE = Decimal(-1)
 # Side.sign as a lookup: the enum property's call costs more than the arithmetic it signs, on every order.
-_SIGN: Mapping[Side, int] = {Side.BUY: 1, Side.SELL: -1}
+# Decimal signs, as in the comparisons with _ZERO below: the same results as with ints, without converting them.
+_SIGN: Mapping[Side, Decimal] = {Side.BUY: _ONE, Side.SELL: _MINUS_ONE}
 
 
 def _symbol_set(symbols: Iterable[str]) -> frozenset[str]:
     return frozenset(symbols)
+
+
+def net_orders(
+    orders: Iterable[tuple[Asset, str, Decimal]], earlier: Mapping[tuple[Asset, str], Decimal] | None = None
+) -> dict[tuple[Asset, str], Decimal]:
+    """Signed notional (long positive) per (asset, symbol) after each (asset, symbol, signed notional) in turn,
+    in the book's order: an entry moves to the end when an order changes it, as ``with_order`` does, and goes
+    when an order closes it. ``earlier`` is what earlier orders left (a result of this function; not changed):
+    the orders continue from it."""
+    signed = dict(earlier) if earlier is not None else {}
+    for asset, symbol, value in orders:
+        key = (asset, symbol)
+        netted = signed.pop(key, _ZERO) + value
+        if netted != _ZERO:
+            signed[key] = netted
+    return signed
 
 
 @final
@@ -110,13 +131,9 @@ class ExposureBook:
     def from_orders(cls, orders: Iterable[tuple[Asset, str, Side, Decimal]]) -> ExposureBook:
         """The book after each (asset, symbol, side, notional) in turn: ``with_order`` folded over them, in one
         pass (a book of n positions costs n steps, not n x n)."""
-        signed: dict[tuple[Asset, str], Decimal] = {}
-        for asset, symbol, side, notional in orders:
-            key = (asset, symbol)
-            # Popped and put back: an entry moves to the end when an order changes it, as with_order does.
-            signed[key] = signed.pop(key, _ZERO) + notional * _SIGN[side]
-            if signed[key] == 0:
-                del signed[key]
+        signed = net_orders(
+            (asset, symbol, notional * _SIGN[side]) for asset, symbol, side, notional in orders
+        )
         return cls(
             tuple(
                 ExposureEntry(asset, symbol, Side.BUY if value > 0 else Side.SELL, abs(value))
@@ -186,40 +203,158 @@ def current_exposure(book: ExposureBook, clusters: Iterable[ClusterDef] = ()) ->
     )
 
 
-def _worse(before: Decimal | int, after: Decimal | int, cap: Decimal | int) -> bool:
-    return after > cap and after > before
+# An entry as OrderExposure sums it: symbol, notional, signed notional, and whether the order nets it.
+_Row = tuple[str, Decimal, Decimal, bool]
 
 
-def _before_after(
-    entries: Iterable[ExposureEntry],
-    current: ExposureEntry | None,
-    added: tuple[Decimal, Decimal] | None,
-    members: frozenset[str] | None = None,
+def _sums(
+    rows: Iterable[_Row], members: frozenset[str] | None = None
 ) -> tuple[Decimal, Decimal, int, Decimal, Decimal, int]:
-    """Gross, net and count of ``entries`` (only those of ``members``' symbols, when given) before an order,
-    then after it: without ``current`` (the symbol's entry, which the order nets) and with ``added`` last (the
-    netted entry's notional and signed notional; None when the order closes the position). That is
-    ``current_exposure`` of the book before and after ``with_order``, each sum added up in the same order (so
-    with the same Decimal rounding), without building the books and reports: this runs for every order, more
-    while order_router bisects a size."""
-    gross_was = net_was = gross_now = net_now = _ZERO
-    count_was = count_now = 0
-    for e in entries:
-        if members is not None and e.symbol not in members:
+    """Gross, net and count of ``rows`` (only those of ``members``' symbols, when given), then the same without
+    the row the order nets: ``current_exposure``'s sums of the book before the order, and of the book after it
+    but for the netted entry (which ``with_order`` puts last), each added up in the book's order."""
+    gross_was = net_was = gross_rest = net_rest = _ZERO
+    count_was = count_rest = 0
+    for symbol, notional, signed, netted in rows:
+        if members is not None and symbol not in members:
             continue
-        notional, signed = e.notional, e.signed
         gross_was += notional
         net_was += signed
         count_was += 1
-        if e is not current:
-            gross_now += notional
-            net_now += signed
+        if not netted:
+            gross_rest += notional
+            net_rest += signed
+            count_rest += 1
+    return gross_was, net_was, count_was, gross_rest, net_rest, count_rest
+
+
+class OrderExposure(NamedTuple):
+    """An asset's book as an order on ``symbol`` sees it, for ``can_open``: each sum of the book before the
+    order and without the symbol's entry, which the order nets (the order's own entry is added last).
+
+    Built once per book and symbol, it judges any number of sizes by adding one entry, where summing the book
+    again would cost a step per position (order_router checks each request once, and again at each step of a
+    bisection when a size must be cut). Sums keep the book's order, so they round as ``current_exposure``'s.
+    A NamedTuple rather than an attrs class: one is made for every order, and a frozen attrs class takes
+    longer to make than the sums it holds.
+    """
+
+    asset: Asset
+    symbol: str
+    current: Decimal | None  # the signed notional of the symbol's entry; None when none is open
+    was: tuple[Decimal, Decimal, int]  # gross, net and count before the order
+    rest: tuple[Decimal, Decimal, int]  # the same without the symbol's entry
+    # Each cluster holding the symbol, its gross and count before the order, and without the symbol's entry
+    # (of two such clusters with one name, the later one's members, as current_exposure reports them by name).
+    clusters: tuple[tuple[ClusterDef, Decimal, int, Decimal, int], ...]
+
+    @classmethod
+    def of_book(
+        cls, book: ExposureBook, asset: Asset, symbol: str, clusters: Sequence[ClusterDef]
+    ) -> OrderExposure:
+        """``book``'s entries of ``asset``, seen by an order on ``symbol`` (which nets the symbol's first entry)."""
+        entries = [e for e in book.entries if e.asset is asset]
+        current = next((e for e in entries if e.symbol == symbol), None)
+        rows = [(e.symbol, e.notional, e.signed, e is current) for e in entries]
+        return cls._of_rows(rows, asset, symbol, current.signed if current is not None else None, clusters)
+
+    @classmethod
+    def of_net(
+        cls,
+        signed: Mapping[tuple[Asset, str], Decimal],
+        asset: Asset,
+        symbol: str,
+        clusters: Sequence[ClusterDef],
+    ) -> OrderExposure:
+        """The book of ``signed`` notionals by (asset, symbol), in the book's order (as ``net_orders`` makes
+        them; at most one per key), as ``of_book`` sees ``ExposureBook.from_orders`` of the same orders."""
+        rows: list[_Row] = []
+        current = None
+        for (entry_asset, entry_symbol), value in signed.items():
+            if entry_asset is asset:
+                # What ExposureEntry holds for the value: notional and notional x its side's sign.
+                notional = abs(value)
+                entry_signed = notional * (_ONE if value > _ZERO else _MINUS_ONE)
+                netted = entry_symbol == symbol
+                if netted:
+                    current = entry_signed
+                rows.append((entry_symbol, notional, entry_signed, netted))
+        return cls._of_rows(rows, asset, symbol, current, clusters)
+
+    @classmethod
+    def _of_rows(
+        cls,
+        rows: Sequence[_Row],
+        asset: Asset,
+        symbol: str,
+        current: Decimal | None,
+        clusters: Sequence[ClusterDef],
+    ) -> OrderExposure:
+        gross_was, net_was, count_was, gross_rest, net_rest, count_rest = _sums(rows)
+        mine = clusters_of(symbol, clusters)
+        # current_exposure reports clusters by name: of two clusters with one name, the later one counts.
+        members_of = {c.name: c.symbols for c in mine} if len(mine) > 1 else None
+        by_cluster = []
+        for cluster in mine:
+            members = members_of[cluster.name] if members_of else cluster.symbols
+            # The netted entry holds the order's symbol, so it is a member of each cluster here.
+            was_gross, _, was_count, rest_gross, _, rest_count = _sums(rows, members)
+            by_cluster.append((cluster, was_gross, was_count, rest_gross, rest_count))
+        return cls(
+            asset,
+            symbol,
+            current,
+            (gross_was, net_was, count_was),
+            (gross_rest, net_rest, count_rest),
+            tuple(by_cluster),
+        )
+
+    def judge(
+        self, side: Side, notional: Decimal, *, limits: ExposureLimits, allocation: Decimal
+    ) -> Decision:
+        """``can_open`` of an order of ``notional`` on the symbol: whether it keeps the asset within its caps."""
+        if notional <= _ZERO:
+            return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
+        current = self.current
+        signed = (current if current is not None else _ZERO) + notional * _SIGN[side]
+        gross_was, net_was, count_was = self.was
+        gross_now, net_now, count_now = self.rest
+        # The order's netted entry goes last, as with_order puts it; none when the order closes the position.
+        netted = None
+        if signed != _ZERO:
+            # The entry's notional, and its signed notional as ExposureEntry.signed has it.
+            netted = abs(signed)
+            gross_now += netted
+            net_now += netted * (_ONE if signed > _ZERO else _MINUS_ONE)
             count_now += 1
-    if added is not None:
-        gross_now += added[0]
-        net_now += added[1]
-        count_now += 1
-    return gross_was, net_was, count_was, gross_now, net_now, count_now
+        # A cap denies only an order that makes its measure worse: above the cap and above where it was
+        # (spelled out rather than a helper's call per cap: they run for every order).
+        asset = self.asset
+        if allocation <= _ZERO and gross_now > gross_was:
+            return Decision.deny("no_allocation", f"{asset.value} has no allocation ({allocation})")
+        if count_now > limits.max_positions and count_now > count_was:
+            return Decision.deny("max_positions", f"{limits.max_positions} positions are already open")
+        gross_cap = limits.max_gross_fraction * allocation
+        if gross_now > gross_cap and gross_now > gross_was:
+            reason = f"gross exposure {gross_now} would pass {gross_cap} ({limits.max_gross_fraction} x)"
+            return Decision.deny("max_gross", reason)
+        net_cap = limits.max_net_fraction * allocation
+        if abs(net_now) > net_cap and abs(net_now) > abs(net_was):
+            reason = f"net exposure {net_now} would pass +/-{net_cap} ({limits.max_net_fraction} x)"
+            return Decision.deny("max_net", reason)
+        cluster_cap = limits.max_cluster_fraction * allocation
+        for cluster, was_gross, was_count, now_gross, now_count in self.clusters:
+            if netted is not None:  # it holds the order's symbol, so it is a member of each of these clusters
+                now_gross += netted
+                now_count += 1
+            if now_count > limits.max_positions_per_cluster and now_count > was_count:
+                reason = f"cluster {cluster.name} already holds {was_count} positions"
+                return Decision.deny("cluster_positions", reason)
+            if now_gross > cluster_cap and now_gross > was_gross:
+                reason = f"cluster {cluster.name} would hold {now_gross}, above {cluster_cap}"
+                return Decision.deny("cluster_fraction", reason)
+        # !s: str() prints a Decimal as format() does, in half the time (this runs for every order).
+        return Decision.allow(f"gross {gross_now!s}, net {net_now!s} after the order")
 
 
 def can_open(
@@ -236,66 +371,12 @@ def can_open(
     """Whether an order of ``notional`` on ``symbol`` keeps the asset's book within its caps.
 
     Only the book's entries of ``asset`` count, since the caps are fractions of that asset's allocation.
+    ``OrderExposure.of_book(book, ...).judge(...)`` gives the same answer, and judges more sizes cheaply.
     """
     if notional <= 0:
         return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
-    # The book after the order is for_asset(asset).with_order(...): the symbol's entry netted with the order.
-    entries: list[ExposureEntry] = []
-    current = None
-    for e in book.entries:
-        if e.asset is asset:
-            entries.append(e)
-            if current is None and e.symbol == symbol:
-                current = e
-    signed = (current.signed if current else _ZERO) + notional * _SIGN[side]
-    added = None
-    if signed != 0:
-        netted = abs(signed)  # the entry's notional, and its signed notional as ExposureEntry.signed has it
-        added = (netted, netted * (1 if signed > 0 else -1))
-    gross_was, net_was, count_was, gross_now, net_now, count_now = _before_after(entries, current, added)
-    if allocation <= 0 and gross_now > gross_was:
-        return Decision.deny("no_allocation", f"{asset.value} has no allocation ({allocation})")
-    if _worse(count_was, count_now, limits.max_positions):
-        return Decision.deny("max_positions", f"{limits.max_positions} positions are already open")
-    gross_cap = limits.max_gross_fraction * allocation
-    if _worse(gross_was, gross_now, gross_cap):
-        reason = f"gross exposure {gross_now} would pass {gross_cap} ({limits.max_gross_fraction} x)"
-        return Decision.deny("max_gross", reason)
-    net_cap = limits.max_net_fraction * allocation
-    if _worse(abs(net_was), abs(net_now), net_cap):
-        reason = f"net exposure {net_now} would pass +/-{net_cap} ({limits.max_net_fraction} x)"
-        return Decision.deny("max_net", reason)
-    cluster_cap = limits.max_cluster_fraction * allocation
-    mine = clusters_of(symbol, clusters)
-    if mine:
-        denial = _cluster_denial(mine, limits, cluster_cap, entries, current, added)
-        if denial is not None:
-            return denial
-    return Decision.allow(f"gross {gross_now}, net {net_now} after the order")
-
-
-def _cluster_denial(
-    mine: Sequence[ClusterDef],
-    limits: ExposureLimits,
-    cluster_cap: Decimal,
-    entries: Sequence[ExposureEntry],
-    current: ExposureEntry | None,
-    added: tuple[Decimal, Decimal] | None,
-) -> Decision | None:
-    """The first cap of the order's clusters (``mine``, every one holding its symbol) that it breaks, else None."""
-    # current_exposure reports clusters by name: of two clusters with one name, the later one counts.
-    members_of = {c.name: c.symbols for c in mine} if len(mine) > 1 else None
-    for cluster in mine:
-        members = members_of[cluster.name] if members_of else cluster.symbols
-        # The netted entry holds the order's symbol, so it is a member of each cluster here.
-        was_gross, _, was_count, now_gross, _, now_count = _before_after(entries, current, added, members)
-        if _worse(was_count, now_count, limits.max_positions_per_cluster):
-            reason = f"cluster {cluster.name} already holds {was_count} positions"
-            return Decision.deny("cluster_positions", reason)
-        if _worse(was_gross, now_gross, cluster_cap):
-            reason = f"cluster {cluster.name} would hold {now_gross}, above {cluster_cap}"
-            return Decision.deny("cluster_fraction", reason)
-    return None
+    exposure = OrderExposure.of_book(book, asset, symbol, clusters)
+    return exposure.judge(side, notional, limits=limits, allocation=allocation)
 
 
 def _correlation(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["CLIENT_ID_MAX_LEN", "is_valid_client_order_id", "make_client_order_id"]
 
@@ -25,6 +26,10 @@ def make_client_order_id(strategy_id: str, seq: int) -> str:
         msg = f"sequence must be >= 0, got {seq}"
         raise ValueError(msg)
     suffix = f"{seq:08d}"
-    prefix = _UNSAFE.sub("_", strategy_id).strip("_-") or "s"
-    prefix = prefix[: CLIENT_ID_MAX_LEN - len(suffix) - 1]
-    return f"{prefix}-{suffix}"
+    return f"{_prefix(strategy_id)[: CLIENT_ID_MAX_LEN - len(suffix) - 1]}-{suffix}"
+
+
+@lru_cache(maxsize=1024)
+def _prefix(strategy_id: str) -> str:
+    """The strategy id made safe for a client id (remembered: every order of a strategy needs it)."""
+    return _UNSAFE.sub("_", strategy_id).strip("_-") or "s"

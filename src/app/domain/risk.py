@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from types import MappingProxyType
-from typing import final
+from typing import Protocol, final
 
 import attrs
 
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_DRAWDOWN_STEPS",
     "DrawdownStep",
     "OrderContext",
+    "OrderTerms",
     "Reduction",
     "RiskBand",
     "RiskDecision",
@@ -49,8 +50,6 @@ _ONE = Decimal(1)
 _FLOOR = Context(prec=40, rounding=ROUND_FLOOR)
 # Rounds up to an integer (its to_integral_value; precision plays no part there): a keyword per call costs more.
 _CEILING = Context(rounding=ROUND_CEILING)
-# Side.sign as a lookup: the enum property's call costs more than the arithmetic it signs, on every order.
-_SIGN: Mapping[Side, int] = {Side.BUY: 1, Side.SELL: -1}
 
 
 @final
@@ -204,6 +203,49 @@ class OrderContext:
         return self.instrument.asset
 
 
+class OrderTerms(Protocol):
+    """What ``pretrade_check`` reads of a proposed entry: ``OrderContext``'s fields (an OrderContext is one).
+
+    Any record with them will do: risk_manager builds a plain one for each order, several times cheaper than
+    a frozen attrs value (whose every field is set through ``object.__setattr__``).
+    """
+
+    @property
+    def instrument(self) -> Instrument: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def entry_price(self) -> Decimal: ...
+    @property
+    def stop_price(self) -> Decimal | None: ...
+    @property
+    def equity(self) -> Decimal: ...
+    @property
+    def bucket_available(self) -> Decimal: ...
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def take_profit(self) -> Decimal | None: ...
+    @property
+    def requested_qty(self) -> Decimal | None: ...
+    @property
+    def leverage(self) -> Decimal: ...
+    @property
+    def high_water_mark(self) -> Decimal | None: ...
+    @property
+    def realized_pnl_today(self) -> Decimal: ...
+    @property
+    def unrealized_pnl(self) -> Decimal: ...
+    @property
+    def strategy_open_positions(self) -> int: ...
+    @property
+    def strategy_open_risk(self) -> Decimal: ...
+    @property
+    def open_notional(self) -> Decimal: ...
+    @property
+    def stop_is_default(self) -> bool: ...
+
+
 @final
 @attrs.frozen
 class Reduction:
@@ -289,8 +331,13 @@ def effective_risk_fraction(
     return base * deepest.risk_multiplier
 
 
-def _throttled(ctx: OrderContext, band: RiskBand, limits: RiskLimits) -> Decimal:
-    dd = drawdown(ctx.equity, ctx.high_water_mark)
+def _throttled(ctx: OrderTerms, band: RiskBand, limits: RiskLimits) -> Decimal:
+    equity, high_water_mark = ctx.equity, ctx.high_water_mark
+    # At or above the mark the drawdown is 0 and no step is reached (each starts above 0): the base as it is,
+    # without the two calls (the usual case, once per order).
+    if high_water_mark is None or equity >= high_water_mark:
+        return band.risk_fraction
+    dd = drawdown(equity, high_water_mark)
     return effective_risk_fraction(band.risk_fraction, dd, limits.drawdown_steps)
 
 
@@ -325,14 +372,47 @@ def day_loss(realized_pnl_today: Decimal, unrealized_pnl: Decimal) -> Decimal:
 
 def smallest_tradable_qty(instrument: Instrument, price: Decimal) -> Decimal:
     """The smallest size the venue takes at ``price``: min qty and min notional, rounded up to the lot."""
-    floor_qty = max(instrument.min_qty, instrument.min_notional / price if price > 0 else _ZERO)
+    # max() spelled as the comparison it makes (the later argument only when greater): once per order, and
+    # the builtin's call costs more than the comparison. Without a min notional its quotient (a zero) is not
+    # worked out: a zero or anything below it rounds up to one lot alike.
+    floor_qty, min_notional = instrument.min_qty, instrument.min_notional
+    if min_notional and price > _ZERO:
+        by_notional = min_notional / price
+        if by_notional > floor_qty:
+            floor_qty = by_notional
+    elif floor_qty < _ZERO:
+        floor_qty = _ZERO
     step = instrument.lot_step
     units = _CEILING.to_integral_value(floor_qty / step)
-    return max(units, _ONE) * step
+    return (_ONE if units < _ONE else units) * step
 
 
 _CAP_CODES = ("risk_per_trade", "position_band", "leverage_cap", "budget", "strategy_risk", "daily_loss")
 """The rules that cap a size, in the order they are applied; the first is the risk formula itself."""
+
+
+def _rooms(ctx: OrderTerms, band: RiskBand, rf: Decimal, loss_today: Decimal) -> tuple[Decimal, ...]:
+    """Each rule's room in money, in ``_CAP_CODES`` order: its limit is the room over the stop distance (risk
+    rules) or over the entry (notional rules), see ``_Caps``."""
+    equity = ctx.equity
+    return (
+        equity * rf,
+        band.max_position_fraction * equity,
+        band.max_leverage * equity - ctx.open_notional,
+        affordable_notional(ctx.instrument.asset, ctx.bucket_available, ctx.leverage),
+        band.max_strategy_risk_fraction * equity - ctx.strategy_open_risk,
+        band.daily_loss_fraction * equity - loss_today,
+    )
+
+
+def _smallest_limit(rooms: tuple[Decimal, ...], distance: Decimal, entry: Decimal) -> Decimal:
+    """The value of the smallest of ``_Caps(...).limits`` (not necessarily the same digits), with two divisions
+    rather than six: over a positive unit the quotient rounded down never falls as the room grows, so the
+    smallest room over each unit gives that unit's smallest limit (both units are positive once _price_denial has
+    passed the entry and the stop distance). Once per order: divisions are dear."""
+    by_distance = _FLOOR.divide(min(rooms[0], rooms[4], rooms[5]), distance)
+    by_entry = _FLOOR.divide(min(rooms[1], rooms[2], rooms[3]), entry)
+    return by_entry if by_entry < by_distance else by_distance
 
 
 class _Caps:
@@ -342,20 +422,20 @@ class _Caps:
     __slots__ = ("band", "ctx", "distance", "limits", "loss_today", "rf")
 
     def __init__(
-        self, ctx: OrderContext, band: RiskBand, rf: Decimal, distance: Decimal, loss_today: Decimal
+        self,
+        ctx: OrderTerms,
+        band: RiskBand,
+        rf: Decimal,
+        distance: Decimal,
+        loss_today: Decimal,
+        rooms: tuple[Decimal, ...] | None = None,
     ) -> None:
         self.ctx, self.band, self.rf, self.distance, self.loss_today = ctx, band, rf, distance, loss_today
-        equity, entry = ctx.equity, ctx.entry_price
+        if rooms is None:
+            rooms = _rooms(ctx, band, rf, loss_today)
+        entry = ctx.entry_price
         # Room in money over money per unit of qty, one pair per rule. Plain tuples and one map over the
-        # divisions: this runs for every order, and a closure and a record per rule cost more than the maths.
-        rooms = (
-            equity * rf,
-            band.max_position_fraction * equity,
-            band.max_leverage * equity - ctx.open_notional,
-            affordable_notional(ctx.instrument.asset, ctx.bucket_available, ctx.leverage),
-            band.max_strategy_risk_fraction * equity - ctx.strategy_open_risk,
-            band.daily_loss_fraction * equity - loss_today,
-        )
+        # divisions: a closure and a record per rule cost more than the maths.
         units = (distance, entry, entry, entry, distance, distance)
         self.limits: tuple[Decimal, ...] = tuple(map(_FLOOR.divide, rooms, units))
 
@@ -427,38 +507,50 @@ def compute_size(ctx: OrderContext, limits: RiskLimits) -> SizeResult:
     )
 
 
-def _deny(code: str, reason: str, ctx: OrderContext) -> RiskDecision:
+def _deny(code: str, reason: str, ctx: OrderTerms) -> RiskDecision:
     return RiskDecision(False, code, reason, stop_price=ctx.stop_price, stop_is_default=ctx.stop_is_default)
 
 
-def _price_denial(ctx: OrderContext, band: RiskBand) -> RiskDecision | None:
+def _price_denial(ctx: OrderTerms, band: RiskBand) -> RiskDecision | None:
+    # Comparisons with Decimal zeros rather than int literals (converted on every comparison), and a
+    # difference times the side's sign (+-1, exact) compared by the sign's comparison: once per order.
     entry, stop, side = ctx.entry_price, ctx.stop_price, ctx.side
     if stop is None:
         return _deny("no_stop", "every order needs a stop loss (apply the asset's default stop)", ctx)
-    if entry <= 0 or stop <= 0:
+    if entry <= _ZERO or stop <= _ZERO:
         return _deny("bad_price", f"entry {entry} and stop {stop} must be positive", ctx)
-    if (stop - entry) * _SIGN[side] >= 0:
-        where = "below" if side is Side.BUY else "above"
+    buy = side is Side.BUY
+    to_stop = stop - entry
+    if to_stop >= _ZERO if buy else to_stop <= _ZERO:  # (stop - entry) x sign >= 0
+        where = "below" if buy else "above"
         return _deny("stop_wrong_side", f"a {side} needs its stop {where} entry {entry}, got {stop}", ctx)
-    if ctx.take_profit is not None and (ctx.take_profit - entry) * _SIGN[side] <= 0:
-        reason = f"take profit {ctx.take_profit} is not beyond entry {entry}"
-        return _deny("take_profit_wrong_side", reason, ctx)
+    take_profit = ctx.take_profit
+    if take_profit is not None:
+        to_target = take_profit - entry
+        if to_target <= _ZERO if buy else to_target >= _ZERO:  # (take_profit - entry) x sign <= 0
+            reason = f"take profit {take_profit} is not beyond entry {entry}"
+            return _deny("take_profit_wrong_side", reason, ctx)
     distance = abs(entry - stop)
     if not band.min_stop_distance * entry <= distance <= band.max_stop_distance * entry:
         reason = (
-            f"stop distance {distance / entry:.4%} is outside the {ctx.asset.value} band "
+            f"stop distance {distance / entry:.4%} is outside the {ctx.instrument.asset.value} band "
             f"{band.min_stop_distance:%} .. {band.max_stop_distance:%}"
         )
         return _deny("stop_distance", reason, ctx)
     return None
 
 
-def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal, loss: Decimal) -> RiskDecision | None:
-    if ctx.leverage < 1 or ctx.leverage > band.max_leverage:
-        reason = f"leverage {ctx.leverage} is outside 1 .. {band.max_leverage} for {ctx.asset.value}"
+def _state_denial(ctx: OrderTerms, band: RiskBand, rf: Decimal, loss: Decimal) -> RiskDecision | None:
+    # Decimal constants rather than int literals: an int is converted on every comparison (once per order).
+    if ctx.leverage < _ONE or ctx.leverage > band.max_leverage:
+        reason = (
+            f"leverage {ctx.leverage} is outside 1 .. {band.max_leverage} for {ctx.instrument.asset.value}"
+        )
         return _deny("leverage_setting", reason, ctx)
-    if ctx.equity <= 0:
-        return _deny("no_equity", f"the {ctx.asset.value} bucket has no equity ({ctx.equity})", ctx)
+    if ctx.equity <= _ZERO:
+        return _deny(
+            "no_equity", f"the {ctx.instrument.asset.value} bucket has no equity ({ctx.equity})", ctx
+        )
     cap = band.daily_loss_fraction * ctx.equity
     if loss >= cap:
         return _deny("daily_loss_cap", f"today's loss {loss} has reached the cap {cap}", ctx)
@@ -466,13 +558,29 @@ def _state_denial(ctx: OrderContext, band: RiskBand, rf: Decimal, loss: Decimal)
         held, most = ctx.strategy_open_positions, band.max_strategy_positions
         reason = f"strategy {ctx.strategy_id} holds {held} positions, the most allowed is {most}"
         return _deny("strategy_positions", reason, ctx)
-    if rf <= 0:
+    if rf <= _ZERO:
         return _deny("drawdown_halt", "the drawdown throttle has reduced the risk fraction to 0", ctx)
     return None
 
 
+def _within_caps(
+    ctx: OrderTerms, caps: _Caps, smallest: Decimal
+) -> tuple[Decimal, tuple[Reduction, ...]] | RiskDecision:
+    """The size the caps allow (at most the request), rounded down to the lot, with its reductions; a denial
+    when the smallest tradable size breaks a cap or the request is too small."""
+    allowed, capped_by = caps.chain(caps.limits[0], 1)
+    if allowed < smallest:
+        binding = capped_by[-1] if capped_by else 0
+        code = _CAP_CODES[binding]
+        reason = f"the smallest tradable size {smallest} breaks {code}: {caps.reason(binding)}"
+        return _deny(code, reason, ctx)
+    if ctx.requested_qty is None:
+        return ctx.instrument.round_qty(allowed), caps.reductions(capped_by)
+    return _fit_request(ctx, caps, smallest)
+
+
 def _fit_request(
-    ctx: OrderContext, caps: _Caps, smallest: Decimal
+    ctx: OrderTerms, caps: _Caps, smallest: Decimal
 ) -> tuple[Decimal, tuple[Reduction, ...]] | RiskDecision:
     """The request reduced by every cap below it and rounded down to the lot; a denial if it is too small."""
     requested = ctx.requested_qty
@@ -484,20 +592,24 @@ def _fit_request(
     reductions = caps.reductions(lowering)
     qty = ctx.instrument.round_qty(limit)
     if qty != limit:
-        lot = Reduction("lot_step", qty, f"rounded down to the lot step {ctx.instrument.lot_step}")
-        reductions = (*reductions, lot)
+        reductions = (*reductions, _lot_reduction(ctx.instrument, qty))
     return qty, reductions
 
 
-def pretrade_check(ctx: OrderContext, limits: RiskLimits) -> RiskDecision:
+def _lot_reduction(instrument: Instrument, qty: Decimal) -> Reduction:
+    return Reduction("lot_step", qty, f"rounded down to the lot step {instrument.lot_step}")
+
+
+def pretrade_check(ctx: OrderTerms, limits: RiskLimits) -> RiskDecision:
     """Check one entry against the asset's band and approve the largest size at or below the request.
 
     Denied only when a rule fails for any size, or the smallest tradable size breaks a cap; otherwise the
-    request (or, without one, the computed size) is reduced to what the caps allow.
+    request (or, without one, the computed size) is reduced to what the caps allow. ``ctx`` is an
+    ``OrderContext`` or any record of its fields (``OrderTerms``).
     """
     band = limits.bands.get(ctx.instrument.asset)
     if band is None:
-        return _deny("no_risk_band", f"no risk band configured for {ctx.asset.value}", ctx)
+        return _deny("no_risk_band", f"no risk band configured for {ctx.instrument.asset.value}", ctx)
     rf = _throttled(ctx, band, limits)
     loss_today = day_loss(ctx.realized_pnl_today, ctx.unrealized_pnl)
     # Not `or`: a denial is falsy.
@@ -506,20 +618,21 @@ def pretrade_check(ctx: OrderContext, limits: RiskLimits) -> RiskDecision:
         denial = _state_denial(ctx, band, rf, loss_today)
     if denial is not None:
         return denial
-    assert ctx.stop_price is not None  # noqa: S101 - _price_denial refused a missing stop
-    distance = abs(ctx.entry_price - ctx.stop_price)
-    caps = _Caps(ctx, band, rf, distance, loss_today)
-    allowed, capped_by = caps.chain(caps.limits[0], 1)
-    smallest = smallest_tradable_qty(ctx.instrument, ctx.entry_price)
-    if allowed < smallest:
-        binding = capped_by[-1] if capped_by else 0
-        code = _CAP_CODES[binding]
-        reason = f"the smallest tradable size {smallest} breaks {code}: {caps.reason(binding)}"
-        return _deny(code, reason, ctx)
-    if ctx.requested_qty is None:
-        qty, reductions = ctx.instrument.round_qty(allowed), caps.reductions(capped_by)
+    instrument, entry, stop = ctx.instrument, ctx.entry_price, ctx.stop_price
+    assert stop is not None  # noqa: S101 - _price_denial refused a missing stop
+    distance = abs(entry - stop)
+    rooms = _rooms(ctx, band, rf, loss_today)
+    smallest = smallest_tradable_qty(instrument, entry)
+    requested = ctx.requested_qty
+    if requested is not None and smallest <= requested <= _smallest_limit(rooms, distance, entry):
+        # The usual request: no cap lowers it (nor can the smallest size break one), only the lot may. Each
+        # limit and the reductions' chain are worked out only when a cap binds (_within_caps).
+        qty = instrument.round_qty(requested)
+        reductions: tuple[Reduction, ...] = ()
+        if qty != requested:
+            reductions = (_lot_reduction(instrument, qty),)
     else:
-        fitted = _fit_request(ctx, caps, smallest)
+        fitted = _within_caps(ctx, _Caps(ctx, band, rf, distance, loss_today, rooms), smallest)
         if isinstance(fitted, RiskDecision):
             return fitted
         qty, reductions = fitted
@@ -527,6 +640,4 @@ def pretrade_check(ctx: OrderContext, limits: RiskLimits) -> RiskDecision:
     summary = f"approved {qty} risking {risk_amount}"
     if reductions:
         summary += f", reduced by {', '.join(r.code for r in reductions)}"
-    return RiskDecision(
-        True, "ok", summary, qty, ctx.stop_price, ctx.stop_is_default, risk_amount, rf, reductions
-    )
+    return RiskDecision(True, "ok", summary, qty, stop, ctx.stop_is_default, risk_amount, rf, reductions)

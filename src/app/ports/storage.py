@@ -61,6 +61,10 @@ class Storage(Protocol):
         """Insert or update an order's current state (keyed by client order id)."""
         ...
 
+    def save_orders(self, orders: Sequence[Order]) -> None:
+        """``save_order`` for each of ``orders`` in turn, all or none (a batch's answers in one call)."""
+        ...
+
     def get_order(self, client_order_id: str) -> Order | None: ...
 
     def orders(self, *, open_only: bool = False) -> Sequence[Order]:
@@ -97,6 +101,10 @@ class Storage(Protocol):
 
     def append_event(self, ts: datetime, kind: str, fields: Mapping[str, Any]) -> int:
         """Append to the journal; returns the entry's sequence number."""
+        ...
+
+    def append_events(self, entries: Sequence[tuple[datetime, str, Mapping[str, Any]]]) -> None:
+        """``append_event`` for each ``(ts, kind, fields)`` in turn, all or none."""
         ...
 
     def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]: ...

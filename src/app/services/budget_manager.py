@@ -32,6 +32,8 @@ class BudgetManager:
         self._budget = self._load(budget)
         # (context, asset, budget) -> the asset's bucket with that context's usage: one request, one sum.
         self._in_use: tuple[PretradeContext, Asset, Budget, Bucket | None] | None = None
+        # (context, asset, what the asset's positions in it use): the next context may extend it.
+        self._used_in: tuple[PretradeContext, Asset, Decimal] | None = None
 
     @property
     def budget(self) -> Budget:
@@ -45,13 +47,13 @@ class BudgetManager:
         if context is None:
             return self._budget.available(asset)
         bucket = self._bucket_in_use(asset, context)
-        return bucket.available if bucket is not None else Decimal(0)
+        return bucket.available if bucket is not None else _ZERO
 
     def can_afford(self, request: OrderRequest, context: PretradeContext) -> Decision:
         """Whether the asset's bucket (and only it) can pay for the request's notional."""
         if request.reduce_only:
             return Decision.allow("reduce-only")
-        if request.qty is None or request.qty <= 0:
+        if request.qty is None or request.qty <= _ZERO:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
         bucket = self._bucket_in_use(request.asset, context)
         if bucket is None:
@@ -84,14 +86,27 @@ class BudgetManager:
             return memo[3]
         bucket = self._budget.bucket(asset)
         if bucket is not None:
-            used = _ZERO
-            for p in context.positions:
-                if p.asset == asset:
-                    used += required_spend(asset, context.position_notional(p))
+            used = self._used(asset, context)
             # Spelled out rather than attrs.evolve: once per order, and evolve costs several times as much.
             bucket = Bucket(bucket.asset, bucket.allocation, used, bucket.realized_pnl)
         self._in_use = (context, asset, self._budget, bucket)
         return bucket
+
+    def _used(self, asset: Asset, context: PretradeContext) -> Decimal:
+        """What the asset's positions in ``context`` spend, added up in their order. Carried over from the last
+        context when this one extends it (a batch's next request), adding only the positions added since."""
+        positions = context.positions
+        summed = self._used_in
+        if summed is not None and summed[1] is asset and context.extends(summed[0]):
+            used, start = summed[2], len(summed[0].positions)
+        else:
+            used, start = _ZERO, 0
+        for i in range(start, len(positions)):
+            p = positions[i]
+            if p.asset == asset:
+                used += required_spend(asset, context.position_notional(p))
+        self._used_in = (context, asset, used)
+        return used
 
     def _load(self, default: Budget) -> Budget:
         raw = self._storage.get_meta(_META_KEY) if self._storage else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import final
@@ -95,6 +96,24 @@ class PretradeContext:
     def position_notional(self, position: Position) -> Decimal:
         """|qty| x average price in the bucket's currency."""
         return abs(position.qty) * position.avg_price * self.position_rates.get(position.symbol, _ZERO)
+
+    def extends(self, earlier: PretradeContext) -> bool:
+        """Whether ``earlier``'s positions, the same objects, begin this context's, each at the same rate object
+        here: then whatever was worked out from them (their notionals, a sum of them) holds here too.
+
+        order_router checks each request of a batch against the account plus the entries approved before it,
+        so each context extends the one before by an entry: the checks carry their sums over rather than
+        adding up every position again. Identity, not equality: equal Decimals may print differently. (A
+        context is a value: its positions and rates are never changed once it is made.)
+        """
+        positions, before = self.positions, earlier.positions
+        if len(positions) < len(before) or not all(map(operator.is_, positions, before)):
+            return False
+        rates, rates_before = self.position_rates, earlier.position_rates
+        if rates is rates_before:
+            return True
+        symbols = {p.symbol for p in before}  # each symbol once: positions often share a few
+        return all(rates.get(s, _ZERO) is rates_before.get(s, _ZERO) for s in symbols)
 
     @property
     def unrealized(self) -> Decimal:

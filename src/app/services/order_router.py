@@ -41,6 +41,8 @@ __all__ = ["OrderRouter"]
 
 log = logging.getLogger("app.order_router")
 
+_ZERO = Decimal(0)
+
 
 class OrderRouter:
     def __init__(
@@ -63,7 +65,7 @@ class OrderRouter:
         self._registry = registry
         self._meta_cache: dict[str, Decimal | None] = {}
         self._pending_meta: dict[str, str] = {}
-        self._pending_events: list[tuple[str, dict[str, object]]] = []
+        self._pending_events: list[_PendingEvent] = []
 
     def broker(self, asset: Asset) -> Broker:
         try:
@@ -195,10 +197,15 @@ class OrderRouter:
             # Whatever happens to the rest (a cancelled run), the answers received are kept.
             if answered:
                 with self._storage.transaction(defer_commit=True):
-                    for index, intent, order in answered:
-                        self._storage.save_order(order)
-                        self._journal("order_sent", intent, status=order.status.value, reason=order.reason)
-                        results[index] = RouteResult(order, checked[index].decision)
+                    self._storage.save_orders([order for _, _, order in answered])
+                    self._storage.append_events(
+                        [
+                            self._entry("order_sent", intent, status=order.status.value, reason=order.reason)
+                            for _, intent, order in answered
+                        ]
+                    )
+                for index, _, order in answered:
+                    results[index] = RouteResult(order, checked[index].decision)
         return [result for result in results if result is not None]  # all are: each sent one was answered
 
     def _flush_meta(self) -> None:
@@ -476,7 +483,11 @@ class OrderRouter:
         )
 
     def _journal(self, kind: str, intent: OrderIntent, **fields: object) -> None:
-        self._storage.append_event(
+        self._storage.append_event(*self._entry(kind, intent, **fields))
+
+    def _entry(self, kind: str, intent: OrderIntent, **fields: object) -> _JournalEntry:
+        """A journal entry about ``intent``: (now, kind, its identity and terms with ``fields``)."""
+        return (
             self._clock.now(),
             kind,
             {
@@ -490,7 +501,8 @@ class OrderRouter:
         )
 
 
-_JournalEntry = tuple[str, dict[str, object]]
+_PendingEvent = tuple[str, dict[str, object]]
+_JournalEntry = tuple[datetime, str, dict[str, object]]
 
 
 @final
@@ -503,7 +515,7 @@ class _Checked:
     decision: Decision
     note: str
     context: PretradeContext
-    events: list[_JournalEntry]
+    events: list[_PendingEvent]
 
 
 @final
@@ -516,7 +528,7 @@ class _BatchMates:
     """
 
     def __init__(self) -> None:
-        self._positions: list[Position] = []
+        self._positions: dict[Asset, tuple[Position, ...]] = {}
         self._rates: dict[str, Decimal] = {}
         self._spent: dict[Asset, Decimal] = {}
 
@@ -524,33 +536,38 @@ class _BatchMates:
         if request.reduce_only or request.qty is None or request.qty <= 0:
             return
         qty = request.qty if request.side is Side.BUY else -request.qty
-        self._positions.append(
-            Position(
-                asset=request.asset,
-                symbol=request.symbol,
-                qty=qty,
-                avg_price=request.price,
-                opened_at=now,
-                strategy_id=request.strategy_id,
-                stop_loss=request.stop_loss,
-                take_profit=request.take_profit,
-            )
+        position = Position(
+            asset=request.asset,
+            symbol=request.symbol,
+            qty=qty,
+            avg_price=request.price,
+            opened_at=now,
+            strategy_id=request.strategy_id,
+            stop_loss=request.stop_loss,
+            take_profit=request.take_profit,
         )
+        self._positions[request.asset] = (*self._positions.get(request.asset, ()), position)
         self._rates.setdefault(request.symbol, context.quote_rate)
         if not context.margin:
-            spent = self._spent.get(request.asset, Decimal(0))
+            spent = self._spent.get(request.asset, _ZERO)
             self._spent[request.asset] = spent + context.notional(request.qty, request.price)
 
     def added_to(self, asset: Asset, context: PretradeContext) -> PretradeContext:
         """``context`` (of ``asset``) with the batch's earlier entries of that asset as open positions."""
-        mates = tuple(p for p in self._positions if p.asset is asset)
+        mates = self._positions.get(asset)
         if not mates:
             return context
-        return attrs.evolve(
-            context,
-            cash=context.cash - self._spent.get(asset, Decimal(0)),
+        # Built field by field rather than with attrs.evolve (several times dearer): once per request.
+        return PretradeContext(
+            instrument=context.instrument,
+            cash=context.cash - self._spent.get(asset, _ZERO),
+            equity=context.equity,
+            quote_rate=context.quote_rate,
             positions=context.positions + mates,
             position_rates={**self._rates, **context.position_rates},
+            realized_today=context.realized_today,
+            high_water_mark=context.high_water_mark,
+            margin=context.margin,
         )
 
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import final
 
 import attrs
 
-from app.domain.risk import OrderContext, RiskDecision, RiskLimits, default_stop, pretrade_check
-from app.domain.values import Asset, Instrument, Position
+from app.domain.risk import RiskDecision, RiskLimits, default_stop, pretrade_check
+from app.domain.values import Asset, Instrument, Side
 from app.services.order_requests import OrderRequest, PretradeContext
 
 __all__ = ["RiskManager"]
 
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 class RiskManager:
@@ -55,31 +57,45 @@ class RiskManager:
         if limits is None:
             return RiskDecision(False, "no_risk_band", f"no risk limits for {request.asset.value}")
         rate = context.quote_rate
-        stop = self.protective_stop(request, context.instrument)
-        requested = self._capped_request(request, context)
+        stop = request.stop_loss
+        if stop is None:
+            stop = self.protective_stop(request, context.instrument)
+        capped = request.asset in self._max_notional  # the call only when there is a cap (once per order)
+        requested = self._capped_request(request, context) if capped else request.qty
         strategy_positions, strategy_risk, open_notional = 0, _ZERO, _ZERO
+        # position_notional and _open_risk written out (the same products in the same order): this loop runs
+        # for every order over every open position, and the method calls cost more than the products.
+        rate_of, strategy_id = context.position_rates.get, request.strategy_id
         for p in context.positions:
-            open_notional += context.position_notional(p)
-            if p.strategy_id == request.strategy_id:
+            p_rate = rate_of(p.symbol, _ZERO)
+            notional = abs(p.qty) * p.avg_price * p_rate
+            open_notional += notional
+            if p.strategy_id == strategy_id:
                 strategy_positions += 1
-                strategy_risk += _open_risk(p, context)
-        ctx = OrderContext(
-            instrument=_in_bucket_units(context.instrument, rate),
-            side=request.side,
-            entry_price=request.price * rate,
-            stop_price=stop * rate if stop is not None else None,
-            equity=context.equity,
-            bucket_available=budget_available,
-            strategy_id=request.strategy_id,
-            take_profit=request.take_profit * rate if request.take_profit is not None else None,
-            requested_qty=requested,
-            high_water_mark=context.high_water_mark,
-            realized_pnl_today=context.realized_today,
-            unrealized_pnl=context.unrealized,
-            strategy_open_positions=strategy_positions,
-            strategy_open_risk=strategy_risk,
-            open_notional=open_notional,
-            stop_is_default=request.stop_loss is None,
+                if p.stop_loss is None:
+                    strategy_risk += notional
+                else:
+                    strategy_risk += abs(p.qty) * abs(p.avg_price - p.stop_loss) * p_rate
+        # Positional, in OrderContext's order (instrument, side, entry, stop, equity, available, strategy,
+        # take profit, request, high-water mark, realized, unrealized, held, open risk, open notional, default
+        # stop): keywords cost more to match than the call is worth, once per order.
+        ctx = _Terms(
+            _in_bucket_units(context.instrument, rate),
+            request.side,
+            request.price * rate,
+            stop * rate if stop is not None else None,
+            context.equity,
+            budget_available,
+            strategy_id,
+            request.take_profit * rate if request.take_profit is not None else None,
+            requested,
+            context.high_water_mark,
+            context.realized_today,
+            context.unrealized,
+            strategy_positions,
+            strategy_risk,
+            open_notional,
+            request.stop_loss is None,
         )
         decision = pretrade_check(ctx, limits)
         # The decision carries the stop as the rules saw it, in the bucket's units; the order wants its own. When
@@ -100,16 +116,72 @@ class RiskManager:
 
 
 def _in_bucket_units(instrument: Instrument, rate: Decimal) -> Instrument:
-    if rate == 1:
+    if rate == _ONE:  # a Decimal one: an int would be converted on every call
         return instrument
     return attrs.evolve(
         instrument, tick_size=instrument.tick_size * rate, min_notional=instrument.min_notional * rate
     )
 
 
-def _open_risk(position: Position, context: PretradeContext) -> Decimal:
-    """What the position loses, in the bucket's currency, if its stop fills (its notional without one)."""
-    rate = context.position_rates.get(position.symbol, _ZERO)
-    if position.stop_loss is None:
-        return context.position_notional(position)
-    return abs(position.qty) * abs(position.avg_price - position.stop_loss) * rate
+@final
+class _Terms:
+    """One entry's terms in the bucket's units, as ``pretrade_check`` reads them (``OrderTerms``): the fields
+    of an ``OrderContext`` in a plain record, built for every order at a fraction of a frozen value's cost.
+    It lives only for the check and is never changed."""
+
+    __slots__ = (
+        "bucket_available",
+        "entry_price",
+        "equity",
+        "high_water_mark",
+        "instrument",
+        "leverage",
+        "open_notional",
+        "realized_pnl_today",
+        "requested_qty",
+        "side",
+        "stop_is_default",
+        "stop_price",
+        "strategy_id",
+        "strategy_open_positions",
+        "strategy_open_risk",
+        "take_profit",
+        "unrealized_pnl",
+    )
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        side: Side,
+        entry_price: Decimal,
+        stop_price: Decimal | None,
+        equity: Decimal,
+        bucket_available: Decimal,
+        strategy_id: str,
+        take_profit: Decimal | None,
+        requested_qty: Decimal | None,
+        high_water_mark: Decimal | None,
+        realized_pnl_today: Decimal,
+        unrealized_pnl: Decimal,
+        strategy_open_positions: int,
+        strategy_open_risk: Decimal,
+        open_notional: Decimal,
+        stop_is_default: bool,
+    ) -> None:
+        self.instrument = instrument
+        self.side = side
+        self.entry_price = entry_price
+        self.stop_price = stop_price
+        self.equity = equity
+        self.bucket_available = bucket_available
+        self.strategy_id = strategy_id
+        self.take_profit = take_profit
+        self.requested_qty = requested_qty
+        self.leverage = _ONE  # no request carries a leverage: 1, OrderContext's default
+        self.high_water_mark = high_water_mark
+        self.realized_pnl_today = realized_pnl_today
+        self.unrealized_pnl = unrealized_pnl
+        self.strategy_open_positions = strategy_open_positions
+        self.strategy_open_risk = strategy_open_risk
+        self.open_notional = open_notional
+        self.stop_is_default = stop_is_default

@@ -296,6 +296,66 @@ def test_an_order_leaves_and_rejoins_the_open_ones_with_its_state(store: Storage
     assert [o.client_order_id for o in store.orders()] == ["a", "b"]
 
 
+def _saved_each(tmp_path: Path, kind: str, orders: list[Order]) -> list[tuple[str, ...]]:
+    """What the store holds after ``save_order`` of each of ``orders`` in turn (the reference)."""
+    reference = open_store(kind, tmp_path / "reference")
+    try:
+        for cid in ("a", "b", "c"):
+            reference.record_intent(an_intent(cid))
+        reference.save_order(an_order("c", status=OrderStatus.FILLED))
+        for order in orders:
+            reference.save_order(order)
+        return [exactly(o) for o in reference.orders()]
+    finally:
+        reference.close()
+
+
+@pytest.mark.parametrize(
+    "statuses",
+    [
+        # the usual batch: answers moving stored orders between open states
+        {"a": OrderStatus.ACCEPTED, "b": OrderStatus.ACCEPTED},
+        # open states, but one order closed before (reopened) and one not stored yet
+        {"a": OrderStatus.ACCEPTED, "c": OrderStatus.PARTIALLY_FILLED, "d": OrderStatus.ACCEPTED},
+        # closing one, the same order twice (the later state wins)
+        {"a": OrderStatus.ACCEPTED, "b": OrderStatus.CANCELLED, "a ": OrderStatus.PARTIALLY_FILLED},
+        {"a": OrderStatus.REJECTED, "a ": OrderStatus.ACCEPTED},
+    ],
+)
+def test_saving_orders_together_is_saving_each_in_turn(
+    store: Storage, tmp_path: Path, statuses: dict[str, OrderStatus]
+) -> None:
+    orders = [
+        an_order(cid.strip(), status=status, filled_qty=Decimal(n), broker_order_id=f"b-{n}")
+        for n, (cid, status) in enumerate(statuses.items())
+    ]
+    for cid in ("a", "b", "c"):
+        store.record_intent(an_intent(cid))
+    store.save_order(an_order("c", status=OrderStatus.FILLED))
+
+    store.save_orders(orders)
+
+    kind = "sqlite" if isinstance(store, SqliteStorage) else "memory"
+    assert [exactly(o) for o in store.orders()] == _saved_each(tmp_path, kind, orders)
+    assert [o.client_order_id for o in store.orders(open_only=True)] == [
+        o.client_order_id for o in store.orders() if not o.status.is_terminal
+    ]
+
+
+def test_orders_saved_together_are_all_refused_when_one_is_bad(store: Storage) -> None:
+    store.record_intent(an_intent("a"))
+    store.record_intent(an_intent("b"))
+    bad = an_order("b", status=OrderStatus.ACCEPTED, updated_at=NAIVE)
+    with pytest.raises(StorageError, match="timezone-aware"):
+        store.save_orders([an_order("a", status=OrderStatus.ACCEPTED), bad])
+    assert {o.status for o in store.orders()} == {OrderStatus.NEW}
+
+
+def test_saving_no_orders_changes_nothing(store: Storage) -> None:
+    store.save_orders([])
+    assert store.orders() == []
+
+
 # -- value round trips -------------------------------------------------------------------------------
 
 
@@ -473,6 +533,32 @@ def test_events_come_back_in_order_with_their_fields(store: Storage) -> None:
         (first, T0, "session_started", {"epoch": 1, "tags": ["a", "b"]}),
         (second, T0 + timedelta(seconds=1), "order_denied", {"reason": "cash"}),
     ]
+
+
+def test_events_appended_together_come_back_as_appended_one_by_one(store: Storage) -> None:
+    first = store.append_event(T0, "before", {"n": 0})
+    store.append_events(
+        [
+            (T0 + timedelta(seconds=1), "order_sent", {"qty": Decimal("1.50"), "side": Side.BUY}),
+            (T0, "order_sent", {"n": 2, "tags": ["x"]}),
+        ]
+    )
+    last = store.append_event(T0, "after", {"n": 3})
+    events = list(store.events())
+    assert [(e[1], e[2], e[3]) for e in events] == [
+        (T0, "before", {"n": 0}),
+        (T0 + timedelta(seconds=1), "order_sent", {"qty": "1.50", "side": "buy"}),
+        (T0, "order_sent", {"n": 2, "tags": ["x"]}),
+        (T0, "after", {"n": 3}),
+    ]
+    assert first < events[1][0] < events[2][0] < last
+
+
+def test_events_appended_together_are_all_refused_when_one_is_bad(store: Storage) -> None:
+    with pytest.raises(StorageError, match="cannot be stored as JSON"):
+        store.append_events([(T0, "ok", {"n": 1}), (T0, "bad", {"x": object()})])
+    store.append_events([])
+    assert list(store.events()) == []
 
 
 def test_events_can_be_filtered_by_kind(store: Storage) -> None:

@@ -62,9 +62,10 @@ class OrderBook:
         self._ordered = True
 
     def add(self, working: Working) -> None:
-        last = next(reversed(self._working.values()), None)
-        if last is not None and working.priority < last.priority:
-            self._ordered = False
+        if self._ordered:  # once unordered, the next sort puts this one in its place too
+            last = next(reversed(self._working.values()), None)
+            if last is not None and _before(working, last):
+                self._ordered = False
         self._working[working.cid] = working
 
     def requeue(self, working: Working, at: datetime) -> None:
@@ -97,6 +98,16 @@ class OrderBook:
             self._working = {w.cid: w for w in ordered}
             self._ordered = True
         return self._working.values()
+
+
+def _before(a: Working, b: Working) -> bool:
+    """``a.priority < b.priority``, field by field: each placement asks, and building the two tuples costs
+    more than the comparison (placements arriving together compare equal times, then flags, then seqs)."""
+    if a.live_at != b.live_at:
+        return a.live_at < b.live_at
+    if a.requeued != b.requeued:
+        return a.requeued < b.requeued
+    return a.seq < b.seq
 
 
 class Ledger:

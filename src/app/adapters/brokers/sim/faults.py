@@ -63,6 +63,8 @@ class FaultInjector:
 
     def take_rejection(self) -> str | None:
         """The reason to refuse this placement, or None."""
+        if not self._reject and not self._faults.reject_rate > 0:
+            return None  # the usual case, decided without a roll (``_roll`` draws nothing then either)
         if self._reject:
             reason = self._reject.pop(0)
         elif self._roll(self._faults.reject_rate):
@@ -74,6 +76,8 @@ class FaultInjector:
 
     def take_timeout(self) -> bool:
         """True when this (accepted) placement must look like a timeout to the caller."""
+        if not self._timeouts and not self._faults.timeout_rate > 0:
+            return False  # as in take_rejection
         if self._timeouts:
             self._timeouts -= 1
         elif not self._roll(self._faults.timeout_rate):

@@ -48,6 +48,7 @@ _AMENDED = "amended at "
 _TERM_RE = re.compile(r"^(qty|price|stop|queued) (\S+)$")
 _LIMITED = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _TRIGGERED_BY_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+_POST_ONLY = TimeInForce.POST_ONLY  # read once: an Enum member lookup costs several globals (every placement)
 
 
 @attrs.frozen
@@ -147,34 +148,35 @@ def validate_intent(intent: OrderIntent, instrument: Instrument, last: Decimal |
     used for the minimum notional of orders without a price."""
     if not is_valid_client_order_id(intent.client_order_id):
         return f"client order id {intent.client_order_id!r} is not 1-36 characters of [A-Za-z0-9_-]"
-    return (
-        _quantity_problem(intent, instrument)
-        or _price_problem(intent, instrument)
-        or _notional_problem(intent, instrument, last)
-    )
+    return _terms_problem(intent, instrument, last)
 
 
-def _quantity_problem(intent: OrderIntent, instrument: Instrument) -> str:
-    if intent.qty <= 0:
-        return f"quantity must be positive, got {intent.qty}"
-    if instrument.round_qty(intent.qty) != intent.qty:
-        return f"quantity {intent.qty} is not a multiple of the lot step {instrument.lot_step}"
-    if intent.qty < instrument.min_qty:
-        return f"quantity {intent.qty} is below the minimum {instrument.min_qty}"
-    return ""
+def _terms_problem(intent: OrderIntent, instrument: Instrument, last: Decimal | None) -> str:
+    """The first problem with the terms of ``intent``: its quantity, then its prices, then its value.
 
-
-def _price_problem(intent: OrderIntent, instrument: Instrument) -> str:
+    One function with plain ifs, not one per check: every placement passes through all of them, and a
+    market order (most of them) needs only the quantity checks and two type tests.
+    """
+    qty = intent.qty
+    if qty <= 0:
+        return f"quantity must be positive, got {qty}"
+    if instrument.round_qty(qty) != qty:
+        return f"quantity {qty} is not a multiple of the lot step {instrument.lot_step}"
+    if qty < instrument.min_qty:
+        return f"quantity {qty} is below the minimum {instrument.min_qty}"
     kind = intent.order_type
     needs_limit = kind in _LIMITED
-    needs_stop = kind in _TRIGGERED_BY_STOP
-    if intent.time_in_force is TimeInForce.POST_ONLY and not needs_limit:
+    if intent.time_in_force is _POST_ONLY and not needs_limit:
         return f"post-only needs a limit price: a {kind.value} order always takes liquidity"
-    return (
-        (needs_limit and _level_problem(kind, "limit price", intent.price, instrument))
-        or (needs_stop and _level_problem(kind, "stop price", intent.stop_price, instrument))
-        or ""
-    )
+    if needs_limit:
+        problem = _level_problem(kind, "limit price", intent.price, instrument)
+        if problem:
+            return problem
+    if kind in _TRIGGERED_BY_STOP:
+        problem = _level_problem(kind, "stop price", intent.stop_price, instrument)
+        if problem:
+            return problem
+    return _notional_problem(intent, instrument, last) if instrument.min_notional > ZERO else ""
 
 
 def _level_problem(kind: OrderType, name: str, price: Decimal | None, instrument: Instrument) -> str:
@@ -186,8 +188,7 @@ def _level_problem(kind: OrderType, name: str, price: Decimal | None, instrument
 
 
 def _notional_problem(intent: OrderIntent, instrument: Instrument, last: Decimal | None) -> str:
-    if instrument.min_notional <= ZERO:
-        return ""
+    """The order's value against the instrument's minimum (a positive one)."""
     reference = intent.price  # the first price given: the limit, else the stop, else the last trade
     if reference is None:
         reference = intent.stop_price if intent.stop_price is not None else last
@@ -246,11 +247,7 @@ def amendment_problem(
         time_in_force=tif,
         reduce_only=order.reduce_only,
     )
-    return (
-        _quantity_problem(terms, instrument)
-        or _price_problem(terms, instrument)
-        or _notional_problem(terms, instrument, last)
-    )
+    return _terms_problem(terms, instrument, last)
 
 
 def amended_terms(

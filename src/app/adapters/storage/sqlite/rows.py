@@ -8,7 +8,8 @@ datetime, date and enum values as strings.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import json.encoder
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -33,6 +34,7 @@ from app.domain.values import (
 __all__ = [
     "ACCOUNT_SELECT",
     "ACCOUNT_UPSERT",
+    "BY_CLIENT_ID",
     "EVENT_INSERT",
     "EVENT_OF_KIND_SELECT",
     "EVENT_SELECT",
@@ -40,8 +42,10 @@ __all__ = [
     "FILL_SELECT",
     "INTENT_INSERT",
     "INTENT_SELECT",
+    "NEW_ORDER_INSERT",
     "OPEN_ORDER_SELECT",
     "ORDER_INSERT",
+    "ORDER_OF_CLIENT_ID_SELECT",
     "ORDER_SELECT",
     "ORDER_UPDATE_CLOSED",
     "ORDER_UPDATE_OPEN",
@@ -62,7 +66,6 @@ __all__ = [
     "new_order_params",
     "order_from",
     "order_params",
-    "order_update",
     "position_from",
     "position_params",
     "trade_from",
@@ -127,49 +130,85 @@ def _json_default(value: object) -> object:
 
 # What json.dumps(fields, default=_json_default, separators=(",", ":")) builds on every call, built once.
 _FIELDS_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"))
+# JSONEncoder.encode builds its C encoder anew on every call (~4 us of a journal entry's ~8): the same C
+# encoder with the same settings, built once. Without the circular-reference markers: fields are plain
+# values the services build, never a structure that contains itself.
+_C_MAKE_ENCODER: Callable[..., Callable[[object, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_FIELDS_CHUNKS = (
+    _C_MAKE_ENCODER(
+        None, _json_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    if _C_MAKE_ENCODER is not None
+    else None
+)
 
 
 def fields_json(fields: Mapping[str, Any]) -> str:
-    return _FIELDS_ENCODER.encode(fields)
+    if _FIELDS_CHUNKS is None:  # an interpreter without json's C accelerator
+        return _FIELDS_ENCODER.encode(fields)
+    return "".join(_FIELDS_CHUNKS(fields, 0))
 
 
 fields_from = json.loads
 
 # Spelled out in full: every value is a bound parameter, and a reader sees each statement whole.
-# Enum members are StrEnums: they bind as their TEXT value, so the hot path skips `.value` lookups.
+#
+# The order path's statements (orders, intents) are spelled for cheap binding, measured with Python 3.11's
+# sqlite3 (docs/decisions/0002): only an exact str, int or float binds directly; anything else (None, a
+# StrEnum member) first goes through sqlite3's adapter lookup, ~3x the cost of a str. So enum members are
+# passed as `str(member)` (a StrEnum's str is its value), an optional Decimal as its text or '' (no Decimal's
+# text is empty) and turned back into NULL by `NULLIF(?, '')` in the statement, and the constant columns of a
+# new order are literals.
+#
+# An order is found by its client id through `orders_by_client_id`, keyed on the id's last 8 characters
+# first (BY_CLIENT_ID, spelled as the index so that SQLite uses it; schema.py, migration 6).
 ORDER_SELECT = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, created_at, "
     "updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only FROM orders"
 )
+# The client id is parameter ?1. The CAST (a no-op on the TEXT id) keeps SQLite's constant propagation in a
+# SELECT from rewriting `substr(client_order_id, -8)` into `substr(?1, -8)`, which no longer matches the index
+# (the UPDATEs are not rewritten); tests/adapters/storage/test_sqlite_client_id_index.py checks the plans.
+BY_CLIENT_ID = "substr(client_order_id, -8) = substr(?1, -8) AND client_order_id = CAST(?1 AS TEXT)"
 ORDER_INSERT = (
     "INSERT INTO orders (client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, "
     "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only, closed) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, NULLIF(?, ''), ?, ?, ?, ?)"
 )
-# An order's new state, parameters as ORDER_INSERT's (the client order id moves to the end). Three spellings,
-# so that `closed` (the open-orders index's key) is written only when it changes: most updates move an order
-# between open states and leave the index alone.
+# The order an intent starts as: status new, nothing filled (parameters: new_order_params).
+NEW_ORDER_INSERT = (
+    "INSERT INTO orders (client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, "
+    "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only, closed) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8, ?8, NULLIF(?9, ''), '', '0', NULL, '0', '', ?10, 0)"
+)
+# An order's new state, parameters as ORDER_INSERT's but `closed` (the client order id stays first, ?1).
+# Three spellings, so that `closed` (the open-orders index's key) is written only when it changes: most
+# updates move an order between open states and leave the index alone.
 _ORDER_SET = (
-    "UPDATE orders SET strategy_id = ?, asset = ?, symbol = ?, side = ?, qty = ?, order_type = ?, status = ?, "
-    "created_at = ?, updated_at = ?, price = ?, broker_order_id = ?, filled_qty = ?, avg_price = ?, fee = ?, "
-    "reason = ?, reduce_only = ?"
+    "UPDATE orders SET strategy_id = ?2, asset = ?3, symbol = ?4, side = ?5, qty = ?6, order_type = ?7, "
+    "status = ?8, created_at = ?9, updated_at = ?10, price = NULLIF(?11, ''), broker_order_id = ?12, "
+    "filled_qty = ?13, avg_price = NULLIF(?14, ''), fee = ?15, reason = ?16, reduce_only = ?17"
 )
-ORDER_UPDATE_OPEN = _ORDER_SET + " WHERE client_order_id = ? AND closed = 0"
-ORDER_UPDATE_REOPENED = _ORDER_SET + ", closed = 0 WHERE client_order_id = ?"
-ORDER_UPDATE_CLOSED = _ORDER_SET + ", closed = 1 WHERE client_order_id = ?"
+ORDER_UPDATE_OPEN = _ORDER_SET + f" WHERE {BY_CLIENT_ID} AND closed = 0"
+ORDER_UPDATE_REOPENED = _ORDER_SET + f", closed = 0 WHERE {BY_CLIENT_ID}"
+ORDER_UPDATE_CLOSED = _ORDER_SET + f", closed = 1 WHERE {BY_CLIENT_ID}"
+ORDER_OF_CLIENT_ID_SELECT = ORDER_SELECT + " WHERE " + BY_CLIENT_ID
 # Spelled exactly as the orders_open partial index, so that SQLite uses it.
 OPEN_ORDER_SELECT = ORDER_SELECT + " WHERE closed = 0 ORDER BY seq"
 INTENT_SELECT = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, stop_price, "
     "time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
-    "stop_loss_relative, take_profit_relative FROM intents "
-    "WHERE seq = (SELECT seq FROM orders WHERE client_order_id = ?)"
+    "stop_loss_relative, take_profit_relative FROM intents WHERE seq = (SELECT seq FROM orders "
+    "WHERE substr(client_order_id, -8) = substr(?1, -8) AND client_order_id = CAST(?1 AS TEXT))"
 )
 INTENT_INSERT = (
     "INSERT INTO intents (seq, client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, "
     "stop_price, time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
     "stop_loss_relative, take_profit_relative) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, ?, "
+    "NULLIF(?, ''), ?, ?)"
 )
 FILL_SELECT = (
     "SELECT fill_id, client_order_id, asset, symbol, side, qty, price, fee, fee_currency, ts, liquidity "
@@ -209,25 +248,25 @@ EVENT_OF_KIND_SELECT = (
 Params = tuple[object, ...]
 
 
+def _bound(value: Decimal | None) -> str:
+    """An optional Decimal for a `NULLIF(?, '')` parameter: its text, or '' for None (see above)."""
+    return "" if value is None else str(value)
+
+
 def order_params(o: Order) -> Params:
-    """ORDER_INSERT's parameters but the last (``closed``), which the caller adds: see ``order_update``."""
+    """An ORDER_UPDATE_*'s parameters, and ORDER_INSERT's but the last (``closed``), which the caller adds."""
     return (
-        o.client_order_id, o.strategy_id, o.asset, o.symbol, o.side, str(o.qty), o.order_type, o.status,
-        ts_text(o.created_at), ts_text(o.updated_at), _text(o.price), o.broker_order_id,
-        str(o.filled_qty), _text(o.avg_price), str(o.fee), o.reason, int(o.reduce_only),
+        o.client_order_id, o.strategy_id, str(o.asset), o.symbol, str(o.side), str(o.qty), str(o.order_type),
+        str(o.status), ts_text(o.created_at), ts_text(o.updated_at), _bound(o.price), o.broker_order_id,
+        str(o.filled_qty), _bound(o.avg_price), str(o.fee), o.reason, int(o.reduce_only),
     )  # fmt: skip
 
 
-def order_update(params: Params) -> Params:
-    """An ORDER_UPDATE_*'s parameters from ``order_params``: the client order id last."""
-    return (*params[1:], params[0])
-
-
 def new_order_params(i: OrderIntent, created: str) -> Params:
-    """The order an intent starts as: status new, nothing filled."""
+    """NEW_ORDER_INSERT's parameters: the order an intent starts as."""
     return (
-        i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
-        OrderStatus.NEW, created, created, _text(i.price), "", "0", None, "0", "", int(i.reduce_only), 0,
+        i.client_order_id, i.strategy_id, str(i.asset), i.symbol, str(i.side), str(i.qty), str(i.order_type),
+        created, _bound(i.price), int(i.reduce_only),
     )  # fmt: skip
 
 
@@ -244,11 +283,14 @@ def order_from(r: Sequence[Any]) -> Order:
 def intent_params(seq: int, i: OrderIntent, created: str) -> Params:
     """INTENT_INSERT's parameters: ``seq`` is the intent's order row's."""
     a = i.anchor
+    if a is None:
+        anchor: Params = ("", 0, 0)
+    else:
+        anchor = (str(a.reference_price), int(a.stop_loss_relative), int(a.take_profit_relative))
     return (
-        seq, i.client_order_id, i.strategy_id, i.asset, i.symbol, i.side, str(i.qty), i.order_type,
-        _text(i.price), _text(i.stop_price), i.time_in_force, int(i.reduce_only), _text(i.stop_loss),
-        _text(i.take_profit), created, i.note, None if a is None else str(a.reference_price),
-        int(a is not None and a.stop_loss_relative), int(a is not None and a.take_profit_relative),
+        seq, i.client_order_id, i.strategy_id, str(i.asset), i.symbol, str(i.side), str(i.qty),
+        str(i.order_type), _bound(i.price), _bound(i.stop_price), str(i.time_in_force), int(i.reduce_only),
+        _bound(i.stop_loss), _bound(i.take_profit), created, i.note, *anchor,
     )  # fmt: skip
 
 

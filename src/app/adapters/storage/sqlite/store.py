@@ -337,7 +337,7 @@ class SqliteStorage:
         # order row when the intent row fails is the same.
         conn, cid = self._conn, intent.client_order_id
         try:
-            seq = conn.execute(rows.ORDER_INSERT, rows.new_order_params(intent, created)).lastrowid
+            seq = conn.execute(rows.NEW_ORDER_INSERT, rows.new_order_params(intent, created)).lastrowid
         except sqlite3.IntegrityError as e:
             msg = f"client order id {cid!r} is already recorded"
             raise Refused(msg) from e
@@ -364,20 +364,43 @@ class SqliteStorage:
         # Most saves move a stored order between open states (new -> accepted -> partially filled): the
         # first UPDATE, which leaves the open-orders index alone. The other spellings write `closed`.
         params = rows.order_params(order)
-        update = rows.order_update(params)
         conn = self._conn
-        if order.status.is_terminal:
-            saved = conn.execute(rows.ORDER_UPDATE_CLOSED, update).rowcount
+        closed = order.status.is_terminal
+        if closed:
+            saved = conn.execute(rows.ORDER_UPDATE_CLOSED, params).rowcount
         else:
-            saved = conn.execute(rows.ORDER_UPDATE_OPEN, update).rowcount
-            saved = saved or conn.execute(rows.ORDER_UPDATE_REOPENED, update).rowcount
+            saved = conn.execute(rows.ORDER_UPDATE_OPEN, params).rowcount
+            saved = saved or conn.execute(rows.ORDER_UPDATE_REOPENED, params).rowcount
         if not saved:
-            conn.execute(rows.ORDER_INSERT, (*params, int(order.status.is_terminal)))
+            conn.execute(rows.ORDER_INSERT, (*params, int(closed)))
+
+    @_translated
+    def save_orders(self, orders: Sequence[Order]) -> None:
+        """``save_order`` for each of ``orders`` in turn, in one transaction."""
+        if not orders:
+            return
+        if self._depth == 0:
+            with self.transaction():  # joins (and commits) a deferred transaction too
+                self._save_orders(orders)
+        else:
+            self._save_orders(orders)
+
+    def _save_orders(self, orders: Sequence[Order]) -> None:
+        # A batch's answers move stored orders between open states: one executemany of that UPDATE (a
+        # prepared statement stepped per row, without a Python call per order). Each row updates at most one
+        # order (client ids are unique), so the count says whether every one was there and open; if not,
+        # each goes through save_order's spellings in turn (an update already applied is written again, the
+        # same values).
+        if not any(order.status.is_terminal for order in orders):
+            params = [rows.order_params(order) for order in orders]
+            if self._conn.executemany(rows.ORDER_UPDATE_OPEN, params).rowcount == len(orders):
+                return
+        for order in orders:
+            self._save_order(order)
 
     @_translated
     def get_order(self, client_order_id: str) -> Order | None:
-        sql = rows.ORDER_SELECT + " WHERE client_order_id = ?"
-        row = self._conn.execute(sql, (client_order_id,)).fetchone()
+        row = self._conn.execute(rows.ORDER_OF_CLIENT_ID_SELECT, (client_order_id,)).fetchone()
         return None if row is None else rows.order_from(row)
 
     @_translated
@@ -448,6 +471,18 @@ class SqliteStorage:
         """
         params = (ts_text(ts), kind, rows.fields_json(fields))
         return int(self._write(rows.EVENT_INSERT, params).lastrowid or 0)
+
+    @_translated
+    def append_events(self, entries: Sequence[tuple[datetime, str, Mapping[str, Any]]]) -> None:
+        """``append_event`` for each ``(ts, kind, fields)`` in turn, in one transaction."""
+        params = [(ts_text(ts), kind, rows.fields_json(fields)) for ts, kind, fields in entries]
+        if not params:
+            return
+        if self._depth == 0:
+            with self.transaction():  # joins (and commits) a deferred transaction too
+                self._conn.executemany(rows.EVENT_INSERT, params)
+        else:
+            self._conn.executemany(rows.EVENT_INSERT, params)
 
     def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]:
         """Journal entries after ``after_seq`` in sequence order, optionally of one ``kind`` only."""
