@@ -94,7 +94,7 @@ clusters = st.lists(st.sampled_from(CLUSTERS), max_size=4)
 allocations = st.one_of(st.integers(-100, 3000).map(D), amounts)
 
 
-@settings(max_examples=600)
+@settings(max_examples=300)
 @given(
     orders,
     st.sampled_from([SPOT, FUTURES]),

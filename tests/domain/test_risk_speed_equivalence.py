@@ -296,7 +296,7 @@ def contexts(draw):
     return ctx
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(contexts())
 def test_pretrade_check_decides_as_the_plain_rules_do(ctx):
     assert exactly(pretrade_check(ctx, LIMITS)) == exactly(reference_pretrade_check(ctx, LIMITS))
@@ -358,7 +358,7 @@ def assessments(draw):
     return request, context, equity * draw(_pct(-5, 150))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(assessments())
 def test_assess_decides_as_the_plain_service_did(case):
     request, context, available = case
