@@ -114,27 +114,10 @@ def test_one_exposure_judges_every_size_as_the_book_summed_afresh(
     of_net = OrderExposure.of_net(signed, asset, symbol, cluster_defs)
     assert repr(of_net) == repr(of_book)  # repr: Decimals that are equal but print differently differ here
 
+    terms = {"asset": asset, "limits": caps, "clusters": cluster_defs, "allocation": allocation}
     for notional in sizes:
-        expected = reference(
-            book,
-            symbol,
-            side,
-            notional,
-            asset=asset,
-            limits=caps,
-            clusters=cluster_defs,
-            allocation=allocation,
-        )
-        given_ = can_open(
-            book,
-            symbol,
-            side,
-            notional,
-            asset=asset,
-            limits=caps,
-            clusters=cluster_defs,
-            allocation=allocation,
-        )
+        expected = reference(book, symbol, side, notional, **terms)
+        given_ = can_open(book, symbol, side, notional, **terms)
         judged = of_net.judge(side, notional, limits=caps, allocation=allocation)
         assert given_ == expected
         assert judged == expected

@@ -373,8 +373,6 @@ def can_open(
     Only the book's entries of ``asset`` count, since the caps are fractions of that asset's allocation.
     ``OrderExposure.of_book(book, ...).judge(...)`` gives the same answer, and judges more sizes cheaply.
     """
-    if notional <= 0:
-        return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
     exposure = OrderExposure.of_book(book, asset, symbol, clusters)
     return exposure.judge(side, notional, limits=limits, allocation=allocation)
 

@@ -30,6 +30,7 @@ from app.domain.values import (
     TimeInForce,
 )
 from app.ports.errors import StorageError
+from tests.adapters.storage import test_storage_contract as contract
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ORDER_COLUMNS = (
@@ -44,36 +45,13 @@ INTENT_COLUMNS = (
 
 
 def an_intent(cid: str, **changes: object) -> OrderIntent:
-    fields: dict[str, object] = {
-        "client_order_id": cid,
-        "strategy_id": "s",
-        "asset": Asset.SPOT,
-        "symbol": "ETHBTC",
-        "side": Side.BUY,
-        "qty": Decimal("0.5"),
-        "order_type": OrderType.MARKET,
-        "created_at": T0,
-        "note": "signal",
-        **changes,
-    }
-    return OrderIntent(**fields)  # type: ignore[arg-type]
+    return contract.an_intent(cid, **{"created_at": T0, **changes})
 
 
 def an_order(cid: str, **changes: object) -> Order:
-    fields: dict[str, object] = {
-        "client_order_id": cid,
-        "strategy_id": "s",
-        "asset": Asset.SPOT,
-        "symbol": "ETHBTC",
-        "side": Side.BUY,
-        "qty": Decimal("0.5"),
-        "order_type": OrderType.MARKET,
-        "status": OrderStatus.ACCEPTED,
-        "created_at": T0,
-        "updated_at": T0,
-        **changes,
-    }
-    return Order(**fields)  # type: ignore[arg-type]
+    return contract.an_order(
+        cid, **{"status": OrderStatus.ACCEPTED, "created_at": T0, "updated_at": T0, **changes}
+    )
 
 
 def test_orders_from_before_the_migration_read_back_the_same(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from app.domain.money import ZERO
 from app.domain.values import Instrument, Order, OrderIntent, OrderType, TimeInForce
 
 __all__ = [
+    "TRIGGERED_BY_STOP",
     "Amendment",
     "Brackets",
     "amended_reason",
@@ -47,7 +48,8 @@ _AMEND_REJECTED = "amend rejected: "
 _AMENDED = "amended at "
 _TERM_RE = re.compile(r"^(qty|price|stop|queued) (\S+)$")
 _LIMITED = (OrderType.LIMIT, OrderType.STOP_LIMIT)
-_TRIGGERED_BY_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+# The order types a stop price triggers (their stop price is their trigger).
+TRIGGERED_BY_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
 _POST_ONLY = TimeInForce.POST_ONLY  # read once: an Enum member lookup costs several globals (every placement)
 
 
@@ -172,7 +174,7 @@ def _terms_problem(intent: OrderIntent, instrument: Instrument, last: Decimal | 
         problem = _level_problem(kind, "limit price", intent.price, instrument)
         if problem:
             return problem
-    if kind in _TRIGGERED_BY_STOP:
+    if kind in TRIGGERED_BY_STOP:
         problem = _level_problem(kind, "stop price", intent.stop_price, instrument)
         if problem:
             return problem
@@ -226,7 +228,7 @@ def amendment_problem(
     if amendment.price is not None and kind not in _LIMITED:
         hint = " (amend its stop price)" if kind is OrderType.STOP else ""
         return f"a {kind.value} order has no limit price to amend{hint}"
-    if amendment.stop is not None and (kind not in _TRIGGERED_BY_STOP or stop is None):
+    if amendment.stop is not None and (kind not in TRIGGERED_BY_STOP or stop is None):
         return f"a {kind.value} order has no stop price to amend (a stop that fired has no trigger left)"
     limit = order.price if kind in _LIMITED else None
     current = (order.qty, limit, stop)

@@ -14,6 +14,7 @@ from app.adapters.brokers.sim.config import SimConfig
 from app.adapters.brokers.sim.faults import FaultInjector
 from app.adapters.brokers.sim.futures import FundingPayment, FundingSchedule
 from app.adapters.brokers.sim.orders import (
+    TRIGGERED_BY_STOP,
     Amendment,
     Brackets,
     amended_reason,
@@ -47,7 +48,6 @@ REDUCE_ONLY_GROWS = "reduce-only order would open or grow a position"
 # __getattr__) costs several times a global lookup, and every placement would read a few.
 _ACCEPTED = OrderStatus.ACCEPTED
 _STOP = OrderType.STOP
-_TRIGGERED_BY_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 class Venue:
@@ -105,7 +105,7 @@ class Venue:
         order = self._order(intent, now, _ACCEPTED, broker_id, reason)
         self.placed += 1
         cid = intent.client_order_id
-        stop = intent.stop_price if intent.order_type in _TRIGGERED_BY_STOP else None
+        stop = intent.stop_price if intent.order_type in TRIGGERED_BY_STOP else None
         # Working(cid, symbol, tif, live_at, stop, seq) by position: matching keywords costs more than
         # building it (every placement makes one).
         self.book.add(

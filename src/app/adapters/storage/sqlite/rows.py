@@ -197,12 +197,13 @@ ORDER_UPDATE_CLOSED = _ORDER_SET + f", closed = 1 WHERE {BY_CLIENT_ID}"
 ORDER_OF_CLIENT_ID_SELECT = ORDER_SELECT + " WHERE " + BY_CLIENT_ID
 # Spelled exactly as the orders_open partial index, so that SQLite uses it.
 OPEN_ORDER_SELECT = ORDER_SELECT + " WHERE closed = 0 ORDER BY seq"
-INTENT_SELECT = (
+_INTENT_COLUMNS = (
     "SELECT client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, stop_price, "
     "time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "
-    "stop_loss_relative, take_profit_relative FROM intents WHERE seq = (SELECT seq FROM orders "
-    "WHERE substr(client_order_id, -8) = substr(?1, -8) AND client_order_id = CAST(?1 AS TEXT))"
+    "stop_loss_relative, take_profit_relative FROM intents"
 )
+# Constant pieces only (no value is formatted in: the client id is the bound ?1), so S608 does not apply.
+INTENT_SELECT = _INTENT_COLUMNS + " WHERE seq = (SELECT seq FROM orders WHERE " + BY_CLIENT_ID + ")"  # noqa: S608
 INTENT_INSERT = (
     "INSERT INTO intents (seq, client_order_id, strategy_id, asset, symbol, side, qty, order_type, price, "
     "stop_price, time_in_force, reduce_only, stop_loss, take_profit, created_at, note, reference_price, "

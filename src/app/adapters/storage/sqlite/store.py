@@ -11,6 +11,7 @@ import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -223,6 +224,11 @@ class SqliteStorage:
         """
         return _Transaction(self, defer_commit)
 
+    def _atomic(self) -> AbstractContextManager[None]:
+        """For a write of several statements: a transaction of its own when none is open (joining, and
+        committing, a deferred one), else nothing: the caller's transaction holds it."""
+        return self.transaction() if self._depth == 0 else nullcontext()
+
     @_translated
     def flush(self) -> None:
         """Commit the deferred transaction, if one is open."""
@@ -297,10 +303,8 @@ class SqliteStorage:
         return self._order_seqs(count) if count else range(0)
 
     def _order_seqs(self, count: int) -> range:
-        if self._depth == 0:
-            with self.transaction():
-                return self._reserve_order_seqs(count)
-        return self._reserve_order_seqs(count)
+        with self._atomic():
+            return self._reserve_order_seqs(count)
 
     def _reserve_order_seqs(self, count: int) -> range:
         # The counter exists after the first call: a plain UPDATE is cheaper than the upsert that creates it.
@@ -325,10 +329,7 @@ class SqliteStorage:
             msg = f"intent {intent.client_order_id!r} has no created_at (stamp it from the Clock)"
             raise Refused(msg)
         created = ts_text(intent.created_at)
-        if self._depth == 0:
-            with self.transaction():  # joins (and commits) a deferred transaction too
-                self._insert_intent(intent, created)
-        else:
+        with self._atomic():
             self._insert_intent(intent, created)
 
     def _insert_intent(self, intent: OrderIntent, created: str) -> None:
@@ -354,10 +355,7 @@ class SqliteStorage:
     @_translated
     def save_order(self, order: Order) -> None:
         """Insert or update an order's current state (keyed by client order id)."""
-        if self._depth == 0:
-            with self.transaction():  # joins (and commits) a deferred transaction too
-                self._save_order(order)
-        else:
+        with self._atomic():
             self._save_order(order)
 
     def _save_order(self, order: Order) -> None:
@@ -379,10 +377,7 @@ class SqliteStorage:
         """``save_order`` for each of ``orders`` in turn, in one transaction."""
         if not orders:
             return
-        if self._depth == 0:
-            with self.transaction():  # joins (and commits) a deferred transaction too
-                self._save_orders(orders)
-        else:
+        with self._atomic():
             self._save_orders(orders)
 
     def _save_orders(self, orders: Sequence[Order]) -> None:
@@ -478,10 +473,7 @@ class SqliteStorage:
         params = [(ts_text(ts), kind, rows.fields_json(fields)) for ts, kind, fields in entries]
         if not params:
             return
-        if self._depth == 0:
-            with self.transaction():  # joins (and commits) a deferred transaction too
-                self._conn.executemany(rows.EVENT_INSERT, params)
-        else:
+        with self._atomic():
             self._conn.executemany(rows.EVENT_INSERT, params)
 
     def events(self, *, kind: str | None = None, after_seq: int = 0) -> Iterator[JournalEvent]:
