@@ -207,17 +207,13 @@ def current_exposure(book: ExposureBook, clusters: Iterable[ClusterDef] = ()) ->
 _Row = tuple[str, Decimal, Decimal, bool]
 
 
-def _sums(
-    rows: Iterable[_Row], members: frozenset[str] | None = None
-) -> tuple[Decimal, Decimal, int, Decimal, Decimal, int]:
-    """Gross, net and count of ``rows`` (only those of ``members``' symbols, when given), then the same without
-    the row the order nets: ``current_exposure``'s sums of the book before the order, and of the book after it
-    but for the netted entry (which ``with_order`` puts last), each added up in the book's order."""
+def _sums(rows: Iterable[_Row]) -> tuple[Decimal, Decimal, int, Decimal, Decimal, int]:
+    """Gross, net and count of ``rows``, then the same without the row the order nets: ``current_exposure``'s
+    sums of the book before the order, and of the book after it but for the netted entry (which ``with_order``
+    puts last), each added up in the book's order. (A cluster's share is summed the same way in ``_of_rows``.)"""
     gross_was = net_was = gross_rest = net_rest = _ZERO
     count_was = count_rest = 0
-    for symbol, notional, signed, netted in rows:
-        if members is not None and symbol not in members:
-            continue
+    for _, notional, signed, netted in rows:
         gross_was += notional
         net_was += signed
         count_was += 1
@@ -265,9 +261,14 @@ class OrderExposure(NamedTuple):
         asset: Asset,
         symbol: str,
         clusters: Sequence[ClusterDef],
+        *,
+        all_hold_symbol: bool = False,
     ) -> OrderExposure:
         """The book of ``signed`` notionals by (asset, symbol), in the book's order (as ``net_orders`` makes
-        them; at most one per key), as ``of_book`` sees ``ExposureBook.from_orders`` of the same orders."""
+        them; at most one per key), as ``of_book`` sees ``ExposureBook.from_orders`` of the same orders.
+
+        ``all_hold_symbol``: the caller has kept only the clusters holding ``symbol`` (``clusters_of``), so
+        they are not sifted again (exposure_manager keeps them per symbol; this runs for every order)."""
         rows: list[_Row] = []
         current = None
         for (entry_asset, entry_symbol), value in signed.items():
@@ -279,7 +280,7 @@ class OrderExposure(NamedTuple):
                 if netted:
                     current = entry_signed
                 rows.append((entry_symbol, notional, entry_signed, netted))
-        return cls._of_rows(rows, asset, symbol, current, clusters)
+        return cls._of_rows(rows, asset, symbol, current, clusters, all_hold_symbol)
 
     @classmethod
     def _of_rows(
@@ -289,24 +290,39 @@ class OrderExposure(NamedTuple):
         symbol: str,
         current: Decimal | None,
         clusters: Sequence[ClusterDef],
+        all_hold_symbol: bool = False,
     ) -> OrderExposure:
         gross_was, net_was, count_was, gross_rest, net_rest, count_rest = _sums(rows)
-        mine = clusters_of(symbol, clusters)
+        mine = clusters if all_hold_symbol else clusters_of(symbol, clusters)
         # current_exposure reports clusters by name: of two clusters with one name, the later one counts.
         members_of = {c.name: c.symbols for c in mine} if len(mine) > 1 else None
         by_cluster = []
         for cluster in mine:
             members = members_of[cluster.name] if members_of else cluster.symbols
-            # The netted entry holds the order's symbol, so it is a member of each cluster here.
-            was_gross, _, was_count, rest_gross, _, rest_count = _sums(rows, members)
+            # _sums of the members' rows, gross and counts only (a cluster's net is never asked), written out:
+            # once per order and cluster. The netted entry holds the order's symbol, so it is a member of each
+            # cluster here.
+            was_gross = rest_gross = _ZERO
+            was_count = rest_count = 0
+            for row_symbol, notional, _, netted in rows:
+                if row_symbol in members:
+                    was_gross += notional
+                    was_count += 1
+                    if not netted:
+                        rest_gross += notional
+                        rest_count += 1
             by_cluster.append((cluster, was_gross, was_count, rest_gross, rest_count))
-        return cls(
-            asset,
-            symbol,
-            current,
-            (gross_was, net_was, count_was),
-            (gross_rest, net_rest, count_rest),
-            tuple(by_cluster),
+        # tuple.__new__ as the NamedTuple's own __new__ calls it, without that Python-level call (every order).
+        return tuple.__new__(
+            cls,
+            (
+                asset,
+                symbol,
+                current,
+                (gross_was, net_was, count_was),
+                (gross_rest, net_rest, count_rest),
+                tuple(by_cluster),
+            ),
         )
 
     def judge(
@@ -339,7 +355,8 @@ class OrderExposure(NamedTuple):
             reason = f"gross exposure {gross_now} would pass {gross_cap} ({limits.max_gross_fraction} x)"
             return Decision.deny("max_gross", reason)
         net_cap = limits.max_net_fraction * allocation
-        if abs(net_now) > net_cap and abs(net_now) > abs(net_was):
+        net_size = abs(net_now)
+        if net_size > net_cap and net_size > abs(net_was):
             reason = f"net exposure {net_now} would pass +/-{net_cap} ({limits.max_net_fraction} x)"
             return Decision.deny("max_net", reason)
         cluster_cap = limits.max_cluster_fraction * allocation
@@ -353,8 +370,9 @@ class OrderExposure(NamedTuple):
             if now_gross > cluster_cap and now_gross > was_gross:
                 reason = f"cluster {cluster.name} would hold {now_gross}, above {cluster_cap}"
                 return Decision.deny("cluster_fraction", reason)
-        # !s: str() prints a Decimal as format() does, in half the time (this runs for every order).
-        return Decision.allow(f"gross {gross_now!s}, net {net_now!s} after the order")
+        # !s: str() prints a Decimal as format() does, in half the time; Decision(True, "ok", ...) is
+        # Decision.allow without the classmethod's call (this runs for every order).
+        return Decision(True, "ok", f"gross {gross_now!s}, net {net_now!s} after the order")
 
 
 def can_open(

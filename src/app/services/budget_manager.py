@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import attrs
 
-from app.domain.budget import Bucket, Budget, required_spend
+from app.domain.budget import MARGIN_ASSETS, Bucket, Budget, bucket_can_afford, required_spend
 from app.domain.decision import Decision
 from app.domain.values import Asset
 from app.ports.clock import Clock
@@ -30,8 +30,9 @@ class BudgetManager:
         self._storage = storage
         self._clock = clock
         self._budget = self._load(budget)
-        # (context, asset, budget) -> the asset's bucket with that context's usage: one request, one sum.
-        self._in_use: tuple[PretradeContext, Asset, Budget, Bucket | None] | None = None
+        # (context, asset, budget) -> the asset's bucket with that context's usage, as (allocation, used): one
+        # request, one sum.
+        self._in_use: tuple[PretradeContext, Asset, Budget, tuple[Decimal, Decimal] | None] | None = None
         # (context, asset, what the asset's positions in it use): the next context may extend it.
         self._used_in: tuple[PretradeContext, Asset, Decimal] | None = None
 
@@ -47,7 +48,7 @@ class BudgetManager:
         if context is None:
             return self._budget.available(asset)
         bucket = self._bucket_in_use(asset, context)
-        return bucket.available if bucket is not None else _ZERO
+        return bucket[0] - bucket[1] if bucket is not None else _ZERO  # Bucket.available
 
     def can_afford(self, request: OrderRequest, context: PretradeContext) -> Decision:
         """Whether the asset's bucket (and only it) can pay for the request's notional."""
@@ -55,10 +56,13 @@ class BudgetManager:
             return Decision.allow("reduce-only")
         if request.qty is None or request.qty <= _ZERO:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
-        bucket = self._bucket_in_use(request.asset, context)
+        asset = request.asset
+        bucket = self._bucket_in_use(asset, context)
         if bucket is None:
-            return Decision.deny("no_bucket", f"{request.asset.value} has no budget bucket")
-        return bucket.can_afford(context.notional(request.qty, request.price))
+            return Decision.deny("no_bucket", f"{asset.value} has no budget bucket")
+        # Bucket.can_afford of the bucket in use, without making it (once per order, and per bisection step).
+        notional = request.qty * request.price * context.quote_rate  # context.notional, without the call
+        return bucket_can_afford(asset, bucket[0], bucket[1], notional)
 
     def apply_pnl(self, asset: Asset, realized_pnl: Decimal) -> None:
         """Book realised P&L (bucket currency) into the asset's bucket; it compounds there."""
@@ -80,17 +84,16 @@ class BudgetManager:
             self._save("allocation_moved", src=src.value, dst=dst.value, amount=str(amount))
         return decision
 
-    def _bucket_in_use(self, asset: Asset, context: PretradeContext) -> Bucket | None:
-        memo = self._in_use
-        if memo is not None and memo[0] is context and memo[1] is asset and memo[2] is self._budget:
+    def _bucket_in_use(self, asset: Asset, context: PretradeContext) -> tuple[Decimal, Decimal] | None:
+        """The asset's (allocation, used) with the usage of ``context``'s positions; None without a bucket."""
+        memo, budget = self._in_use, self._budget
+        if memo is not None and memo[0] is context and memo[1] is asset and memo[2] is budget:
             return memo[3]
-        bucket = self._budget.bucket(asset)
-        if bucket is not None:
-            used = self._used(asset, context)
-            # Spelled out rather than attrs.evolve: once per order, and evolve costs several times as much.
-            bucket = Bucket(bucket.asset, bucket.allocation, used, bucket.realized_pnl)
-        self._in_use = (context, asset, self._budget, bucket)
-        return bucket
+        found = budget.bucket(asset)
+        # The two numbers rather than a Bucket: once per order, and a frozen value costs more to make.
+        in_use = (found.allocation, self._used(asset, context)) if found is not None else None
+        self._in_use = (context, asset, budget, in_use)
+        return in_use
 
     def _used(self, asset: Asset, context: PretradeContext) -> Decimal:
         """What the asset's positions in ``context`` spend, added up in their order. Carried over from the last
@@ -101,10 +104,14 @@ class BudgetManager:
             used, start = summed[2], len(summed[0].positions)
         else:
             used, start = _ZERO, 0
+        # position_notional written out, and required_spend called only where it divides (a margin asset): the
+        # same numbers, without two calls per position.
+        rate_of, margin = context.position_rates.get, asset in MARGIN_ASSETS
         for i in range(start, len(positions)):
             p = positions[i]
             if p.asset == asset:
-                used += required_spend(asset, context.position_notional(p))
+                notional = abs(p.qty) * p.avg_price * rate_of(p.symbol, _ZERO)
+                used += required_spend(asset, notional) if margin else notional
         self._used_in = (context, asset, used)
         return used
 

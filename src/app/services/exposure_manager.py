@@ -55,7 +55,7 @@ class ExposureManager:
             return Decision.allow("reduce-only")
         if request.qty is None or request.qty <= _ZERO:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
-        notional = context.notional(request.qty, request.price)
+        notional = request.qty * request.price * context.quote_rate  # context.notional, without the call
         exposure = self._exposure(context, request.asset, request.symbol)
         return exposure.judge(request.side, notional, limits=self._limits, allocation=allocation)
 
@@ -74,7 +74,7 @@ class ExposureManager:
         if mine is None:
             # Only the clusters holding the symbol count for an order on it, so they stand for all of them.
             mine = self._mine[symbol] = tuple(clusters_of(symbol, clusters))
-        exposure = OrderExposure.of_net(self._signed(context), asset, symbol, mine)
+        exposure = OrderExposure.of_net(self._signed(context), asset, symbol, mine, all_hold_symbol=True)
         self._last = (context, clusters, exposure)
         return exposure
 
@@ -88,10 +88,18 @@ class ExposureManager:
             earlier, start = folded[1], len(folded[0].positions)
         else:
             earlier, start = None, 0
-        # A position's side is its quantity's sign.
+        # A position's side is its quantity's sign; position_notional written out (a call per position saved).
+        rate_of = context.position_rates.get
         signed = net_orders(
             [
-                (p.asset, p.symbol, context.position_notional(p) * (_ONE if p.qty > _ZERO else _MINUS_ONE))
+                (
+                    p.asset,
+                    p.symbol,
+                    abs(p.qty)
+                    * p.avg_price
+                    * rate_of(p.symbol, _ZERO)
+                    * (_ONE if p.qty > _ZERO else _MINUS_ONE),
+                )
                 for p in (positions[start:] if start else positions)
             ],
             earlier,

@@ -32,6 +32,9 @@ class RiskManager:
     ) -> None:
         self._limits = dict(limits)
         self._max_notional = dict(max_notional_per_order or {})
+        # The last (instrument, quote rate) and the instrument in the bucket's units: a batch's contexts on one
+        # symbol share both objects, so the instrument is converted once rather than for every order.
+        self._in_units: tuple[Instrument, Decimal, Instrument] | None = None
 
     def limits(self, asset: Asset) -> RiskLimits | None:
         return self._limits.get(asset)
@@ -62,25 +65,34 @@ class RiskManager:
             stop = self.protective_stop(request, context.instrument)
         capped = request.asset in self._max_notional  # the call only when there is a cap (once per order)
         requested = self._capped_request(request, context) if capped else request.qty
-        strategy_positions, strategy_risk, open_notional = 0, _ZERO, _ZERO
-        # position_notional and _open_risk written out (the same products in the same order): this loop runs
-        # for every order over every open position, and the method calls cost more than the products.
-        rate_of, strategy_id = context.position_rates.get, request.strategy_id
+        strategy_positions, strategy_risk, open_notional, cost = 0, _ZERO, _ZERO, _ZERO
+        # position_notional, _open_risk and context.unrealized's cost written out (the same products in the
+        # same order): this loop runs for every order over every open position, and the method calls and a
+        # second pass cost more than the products.
+        rate_of, strategy_id, margin = context.position_rates.get, request.strategy_id, context.margin
         for p in context.positions:
             p_rate = rate_of(p.symbol, _ZERO)
             notional = abs(p.qty) * p.avg_price * p_rate
             open_notional += notional
+            if not margin:
+                cost += p.qty * p.avg_price * p_rate
             if p.strategy_id == strategy_id:
                 strategy_positions += 1
                 if p.stop_loss is None:
                     strategy_risk += notional
                 else:
                     strategy_risk += abs(p.qty) * abs(p.avg_price - p.stop_loss) * p_rate
+        instrument, in_units = context.instrument, self._in_units
+        if in_units is not None and in_units[0] is instrument and in_units[1] is rate:
+            bucket_instrument = in_units[2]  # by identity: an instrument and a Decimal are values
+        else:
+            bucket_instrument = _in_bucket_units(instrument, rate)
+            self._in_units = (instrument, rate, bucket_instrument)
         # Positional, in OrderContext's order (instrument, side, entry, stop, equity, available, strategy,
         # take profit, request, high-water mark, realized, unrealized, held, open risk, open notional, default
         # stop): keywords cost more to match than the call is worth, once per order.
         ctx = _Terms(
-            _in_bucket_units(context.instrument, rate),
+            bucket_instrument,
             request.side,
             request.price * rate,
             stop * rate if stop is not None else None,
@@ -91,7 +103,8 @@ class RiskManager:
             requested,
             context.high_water_mark,
             context.realized_today,
-            context.unrealized,
+            # context.unrealized, from the cost summed above
+            context.equity - context.cash if margin else context.equity - context.cash - cost,
             strategy_positions,
             strategy_risk,
             open_notional,
