@@ -180,6 +180,11 @@ class MemoryStorage:
         self._check_open()
         self._put(self._orders, order.client_order_id, _normalised(order))
 
+    def record_intents(self, intents: Sequence[OrderIntent]) -> None:
+        with self.transaction():
+            for intent in intents:
+                self.record_intent(intent)
+
     def save_orders(self, orders: Sequence[Order]) -> None:
         with self.transaction():
             for order in orders:

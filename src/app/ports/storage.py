@@ -57,6 +57,10 @@ class Storage(Protocol):
         """
         ...
 
+    def record_intents(self, intents: Sequence[OrderIntent]) -> None:
+        """``record_intent`` for each of ``intents`` in turn, all or none (a batch's write-ahead in one call)."""
+        ...
+
     def save_order(self, order: Order) -> None:
         """Insert or update an order's current state (keyed by client order id)."""
         ...

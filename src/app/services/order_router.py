@@ -174,20 +174,28 @@ class OrderRouter:
         to_send: list[tuple[int, OrderIntent]] = []
         with self._storage.transaction():
             seqs = self._storage.next_order_seqs(len(checked))
-            for seq, item in zip(seqs, checked, strict=True):
-                intent = self._intent(item.request, item.context, item.note, seq)
-                self._storage.record_intent(intent)
-                for kind, fields in item.events:
-                    self._storage.append_event(intent.created_at or self._clock.now(), kind, fields)
+            intents = [
+                self._intent(item.request, item.context, item.note, seq)
+                for seq, item in zip(seqs, checked, strict=True)
+            ]
+            # The intents, then what the checks journaled and the denials, in the batch's order.
+            self._storage.record_intents(intents)
+            denied: list[Order] = []
+            entries: list[_JournalEntry] = []
+            for intent, item in zip(intents, checked, strict=True):
+                at = intent.created_at or self._clock.now()
+                entries.extend((at, kind, fields) for kind, fields in item.events)
                 if item.decision.allowed:
                     to_send.append((len(results), intent))
                     results.append(None)  # the broker's answer, below
                     continue
                 reason = item.decision.reason
                 order = self._stored_order(intent, OrderStatus.REJECTED, f"denied: {reason}")
-                self._storage.save_order(order)
-                self._journal("order_denied", intent, code=item.decision.code, reason=reason)
+                denied.append(order)
+                entries.append(self._entry("order_denied", intent, code=item.decision.code, reason=reason))
                 results.append(RouteResult(order, item.decision))
+            self._storage.save_orders(denied)
+            self._storage.append_events(entries)
             self._flush_meta()
         answered: list[tuple[int, OrderIntent, Order]] = []
         try:
@@ -481,9 +489,6 @@ class OrderRouter:
             reason=reason,
             reduce_only=intent.reduce_only,
         )
-
-    def _journal(self, kind: str, intent: OrderIntent, **fields: object) -> None:
-        self._storage.append_event(*self._entry(kind, intent, **fields))
 
     def _entry(self, kind: str, intent: OrderIntent, **fields: object) -> _JournalEntry:
         """A journal entry about ``intent``: (now, kind, its identity and terms with ``fields``)."""

@@ -352,3 +352,42 @@ def test_read_only_open_of_an_unmigrated_database_is_refused(raw_db: Database, d
     migrate(raw_db, db_path, MIGRATIONS[:-1])
     with pytest.raises(StorageError, match="needs migrating"):
         SqliteStorage.open(db_path, readonly=True)
+
+
+def test_a_batch_whose_intent_row_fails_leaves_no_order_row_inside_a_transaction(db_path: Path) -> None:
+    """The order rows of a batch go in first: when an intent row then fails (a trigger stands for a full disk
+    or a broken row), they are taken out again, so the caller's transaction commits nothing of the batch."""
+    with SqliteStorage.open(db_path) as store:
+        store.record_intent(an_intent("kept-00000001"))
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_c BEFORE INSERT ON intents WHEN NEW.client_order_id = 'c-00000004' "
+            "BEGIN SELECT RAISE(ABORT, 'intent refused'); END"
+        )
+    with SqliteStorage.open(db_path) as store:
+        with store.transaction():
+            with pytest.raises(StorageError, match="intent refused"):
+                store.record_intents([an_intent(f"{cid}-0000000{n}") for n, cid in enumerate("abc", 2)])
+            store.set_meta("after", "yes")
+        assert [o.client_order_id for o in store.orders()] == ["kept-00000001"]
+        assert [store.intent(f"{cid}-0000000{n}") for n, cid in enumerate("abc", 2)] == [None] * 3
+        assert store.get_meta("after") == "yes"
+        store.record_intent(an_intent("d-00000005"))
+        assert [o.client_order_id for o in store.orders()] == ["kept-00000001", "d-00000005"]
+
+
+def test_two_stores_on_one_file_never_hand_out_the_same_sequence_number(db_path: Path) -> None:
+    """Each store moves the counter on from where it last left it; when another writer moved it meanwhile, it
+    reads the counter as it is."""
+    with SqliteStorage.open(db_path) as first, SqliteStorage.open(db_path) as second:
+        taken = [
+            *first.next_order_seqs(3),
+            *first.next_order_seqs(2),
+            *second.next_order_seqs(4),
+            *first.next_order_seqs(2),
+            first.next_order_seq(),
+            *second.next_order_seqs(1),
+        ]
+    assert taken == list(range(1, 14))
+    with SqliteStorage.open(db_path) as again:
+        assert again.next_order_seq() == 14

@@ -228,6 +228,69 @@ def test_an_intent_without_a_creation_time_is_refused(store: Storage) -> None:
     assert store.orders() == []
 
 
+def _batch() -> list[OrderIntent]:
+    return [
+        an_intent("a", note="first", price=Decimal("0.05")),
+        an_intent("b", side=Side.SELL, stop_loss=None, reduce_only=True),
+        an_intent("c", qty=Decimal("0.001"), created_at=T0 + timedelta(seconds=1)),
+    ]
+
+
+def test_intents_recorded_together_are_recorded_as_one_by_one(store: Storage, tmp_path: Path) -> None:
+    kind = "sqlite" if isinstance(store, SqliteStorage) else "memory"
+    reference = open_store(kind, tmp_path / "reference")
+    try:
+        for one in (reference, store):
+            one.save_order(an_order("before"))
+        for intent in _batch():
+            reference.record_intent(intent)
+        store.record_intents(_batch())
+        assert [exactly(o) for o in store.orders()] == [exactly(o) for o in reference.orders()]
+        assert [store.intent(cid) for cid in "abc"] == _batch()
+        assert [store.intent(cid) for cid in "abc"] == [reference.intent(cid) for cid in "abc"]
+        assert [o.client_order_id for o in store.orders(open_only=True)] == ["before", "a", "b", "c"]
+    finally:
+        reference.close()
+
+
+@pytest.mark.parametrize("repeated", ["stored before", "twice in the batch"])
+def test_intents_recorded_together_are_all_refused_when_one_id_is_taken(
+    store: Storage, repeated: str
+) -> None:
+    store.record_intent(an_intent("taken", note="first"))
+    batch = [*_batch(), an_intent("taken" if repeated == "stored before" else "b", note="second")]
+    with pytest.raises(StorageError, match="'taken'" if repeated == "stored before" else "'b'"):
+        store.record_intents(batch)
+    assert [o.client_order_id for o in store.orders()] == ["taken"]
+    assert [store.intent(cid) for cid in "abc"] == [None, None, None]
+    assert store.intent("taken") == an_intent("taken", note="first")
+    store.record_intents(_batch())  # the refused batch's ids and rows are free again
+    assert [o.client_order_id for o in store.orders()] == ["taken", "a", "b", "c"]
+
+
+def test_a_batch_refused_inside_a_transaction_leaves_the_rest_to_commit(store: Storage) -> None:
+    store.save_order(an_order("taken"))
+    with store.transaction():
+        store.set_meta("after", "yes")
+        with pytest.raises(StorageError):
+            store.record_intents([*_batch(), an_intent("taken")])
+        store.record_intent(an_intent("fresh"))
+    assert [o.client_order_id for o in store.orders()] == ["taken", "fresh"]
+    assert [store.intent(cid) for cid in ("a", "taken", "fresh")] == [None, None, an_intent("fresh")]
+    assert store.get_meta("after") == "yes"
+
+
+def test_a_batch_with_an_intent_without_a_creation_time_is_refused_whole(store: Storage) -> None:
+    with pytest.raises(StorageError, match="created_at"):
+        store.record_intents([*_batch(), an_intent("d", created_at=None)])
+    assert store.orders() == []
+
+
+def test_recording_no_intents_changes_nothing(store: Storage) -> None:
+    store.record_intents([])
+    assert store.orders() == []
+
+
 def test_saving_an_order_replaces_its_state(store: Storage) -> None:
     store.record_intent(an_intent())
     filled = an_order(

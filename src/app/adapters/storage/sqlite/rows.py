@@ -47,6 +47,7 @@ __all__ = [
     "ORDER_INSERT",
     "ORDER_OF_CLIENT_ID_SELECT",
     "ORDER_SELECT",
+    "ORDER_SEQ_TOP",
     "ORDER_UPDATE_CLOSED",
     "ORDER_UPDATE_OPEN",
     "ORDER_UPDATE_REOPENED",
@@ -177,12 +178,15 @@ ORDER_INSERT = (
     "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only, closed) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, NULLIF(?, ''), ?, ?, ?, ?)"
 )
-# The order an intent starts as: status new, nothing filled (parameters: new_order_params).
+# The order an intent starts as: status new, nothing filled (parameters: new_order_params), at a given seq
+# (?11). A batch of intents takes the seqs SQLite would have given one by one (the next above the largest),
+# so one executemany writes the batch's order rows and the intents are keyed by them without a lastrowid each.
 NEW_ORDER_INSERT = (
-    "INSERT INTO orders (client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, "
+    "INSERT INTO orders (seq, client_order_id, strategy_id, asset, symbol, side, qty, order_type, status, "
     "created_at, updated_at, price, broker_order_id, filled_qty, avg_price, fee, reason, reduce_only, closed) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8, ?8, NULLIF(?9, ''), '', '0', NULL, '0', '', ?10, 0)"
+    "VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'new', ?8, ?8, NULLIF(?9, ''), '', '0', NULL, '0', '', ?10, 0)"
 )
+ORDER_SEQ_TOP = "SELECT max(seq) FROM orders"
 # An order's new state, parameters as ORDER_INSERT's but `closed` (the client order id stays first, ?1).
 # Three spellings, so that `closed` (the open-orders index's key) is written only when it changes: most
 # updates move an order between open states and leave the index alone.
@@ -263,11 +267,11 @@ def order_params(o: Order) -> Params:
     )  # fmt: skip
 
 
-def new_order_params(i: OrderIntent, created: str) -> Params:
-    """NEW_ORDER_INSERT's parameters: the order an intent starts as."""
+def new_order_params(seq: int, i: OrderIntent, created: str) -> Params:
+    """NEW_ORDER_INSERT's parameters: the order an intent starts as, at ``seq``."""
     return (
         i.client_order_id, i.strategy_id, str(i.asset), i.symbol, str(i.side), str(i.qty), str(i.order_type),
-        created, _bound(i.price), int(i.reduce_only),
+        created, _bound(i.price), int(i.reduce_only), seq,
     )  # fmt: skip
 
 

@@ -45,11 +45,13 @@ _WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 _EVENT_PAGE = 1_000
 _ORDER_SEQ = "order_seq"
 _ORDER_SEQ_NEXT = "UPDATE counters SET value = value + ? WHERE name = ? RETURNING value"
+_ORDER_SEQ_MOVE = "UPDATE counters SET value = ? WHERE name = ? AND value = ?"
 _ORDER_SEQ_FIRST = (
     "INSERT INTO counters (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = value + ? RETURNING value"
 )
-_ORDER_UNDO = "DELETE FROM orders WHERE seq = ?"
+_ORDER_UNDO = "DELETE FROM orders WHERE seq = ? AND client_order_id = ?"
+_INTENT_UNDO = "DELETE FROM intents WHERE seq = ? AND client_order_id = ?"
 
 
 def _translated(
@@ -307,7 +309,14 @@ class SqliteStorage:
             return self._reserve_order_seqs(count)
 
     def _reserve_order_seqs(self, count: int) -> range:
-        # The counter exists after the first call: a plain UPDATE is cheaper than the upsert that creates it.
+        last = self._last_order_seq
+        # Usually the counter is where this store's last call left it: moved on only if so, by a plain UPDATE
+        # (~5 us here; the UPDATE ... RETURNING below costs ~25 us, once per batch on the order path).
+        if last and self._conn.execute(_ORDER_SEQ_MOVE, (last + count, _ORDER_SEQ, last)).rowcount == 1:
+            self._last_order_seq = last + count
+            return range(last + 1, last + count + 1)
+        # Else (the first call, another writer, a rollback since): read it as it is. It exists after the first
+        # call: a plain UPDATE is cheaper than the upsert that creates it.
         found = self._conn.execute(_ORDER_SEQ_NEXT, (count, _ORDER_SEQ)).fetchall()
         if not found:
             found = self._conn.execute(_ORDER_SEQ_FIRST, (_ORDER_SEQ, count, count)).fetchall()
@@ -325,32 +334,55 @@ class SqliteStorage:
 
         Raises StorageError if the client order id already exists, or the intent has no ``created_at``.
         """
-        if intent.created_at is None:
-            msg = f"intent {intent.client_order_id!r} has no created_at (stamp it from the Clock)"
-            raise Refused(msg)
-        created = ts_text(intent.created_at)
-        with self._atomic():
-            self._insert_intent(intent, created)
+        self._record_intents((intent,))
 
-    def _insert_intent(self, intent: OrderIntent, created: str) -> None:
-        # The order row first: its seq keys the intent. Inside the caller's transaction (order_router's
-        # write-ahead one) a savepoint per intent would cost two more statements on the hot path; removing the
-        # order row when the intent row fails is the same.
-        conn, cid = self._conn, intent.client_order_id
+    @_translated
+    def record_intents(self, intents: Sequence[OrderIntent]) -> None:
+        """``record_intent`` for each of ``intents`` in turn, all or none (a batch's write-ahead in one call)."""
+        self._record_intents(intents)
+
+    def _record_intents(self, intents: Sequence[OrderIntent]) -> None:
+        stamped = []
+        for intent in intents:
+            if intent.created_at is None:
+                msg = f"intent {intent.client_order_id!r} has no created_at (stamp it from the Clock)"
+                raise Refused(msg)
+            stamped.append((intent, ts_text(intent.created_at)))
+        if stamped:
+            with self._atomic():
+                self._insert_intents(stamped)
+
+    def _insert_intents(self, stamped: Sequence[tuple[OrderIntent, str]]) -> None:
+        # Each intent's order row first, at the seq SQLite would have given it (the next above the largest: the
+        # writer holds the lock), which keys its intent row: two statements stepped per row for the batch.
+        # Inside the caller's transaction (order_router's write-ahead one) a savepoint would cost two more
+        # statements on the hot path; removing the batch's rows when one fails is the same.
+        conn = self._conn
+        (top,) = conn.execute(rows.ORDER_SEQ_TOP).fetchone()
+        first = (top or 0) + 1
+        orders = [rows.new_order_params(seq, i, at) for seq, (i, at) in enumerate(stamped, first)]
+        details = [rows.intent_params(seq, i, at) for seq, (i, at) in enumerate(stamped, first)]
         try:
-            seq = conn.execute(rows.NEW_ORDER_INSERT, rows.new_order_params(intent, created)).lastrowid
-        except sqlite3.IntegrityError as e:
-            msg = f"client order id {cid!r} is already recorded"
-            raise Refused(msg) from e
-        if seq is None:  # an INSERT into a rowid table always has one
-            msg = f"no row id for the order row of {cid!r}"
-            raise sqlite3.DatabaseError(msg)
-        try:
-            conn.execute(rows.INTENT_INSERT, rows.intent_params(seq, intent, created))
-        except sqlite3.Error:
+            conn.executemany(rows.NEW_ORDER_INSERT, orders)
+            conn.executemany(rows.INTENT_INSERT, details)
+        except sqlite3.Error as e:
             if conn.in_transaction:
-                conn.execute(_ORDER_UNDO, (seq,))
+                mine = [(seq, i.client_order_id) for seq, (i, _) in enumerate(stamped, first)]
+                conn.executemany(_INTENT_UNDO, mine)
+                conn.executemany(_ORDER_UNDO, mine)
+            if isinstance(e, sqlite3.IntegrityError):
+                raise Refused(self._recorded_already([i for i, _ in stamped], e)) from e
             raise
+
+    def _recorded_already(self, intents: Sequence[OrderIntent], error: sqlite3.Error) -> str:
+        """Why a batch of intents was refused: the first whose client order id is stored or repeated."""
+        seen: set[str] = set()
+        for intent in intents:
+            cid = intent.client_order_id
+            if cid in seen or self._conn.execute(rows.ORDER_OF_CLIENT_ID_SELECT, (cid,)).fetchone():
+                return f"client order id {cid!r} is already recorded"
+            seen.add(cid)
+        return f"an intent breaks a constraint of the orders or intents table: {error}"
 
     @_translated
     def save_order(self, order: Order) -> None:
