@@ -142,10 +142,13 @@ def paper_run_options(status_help: str) -> Callable[[Callable[..., None]], Calla
 
 def enter_paper_run(stack: ExitStack, options: Any, on_status: Callable[..., None], purpose: str) -> Any:
     """Build the paper run under the home's lock inside ``stack``; bad input or a locked home exit 2."""
+    from app.bootstrap.heap import settled_heap
     from app.bootstrap.lock import HomeLocked, locked_paper_run
 
     try:
         with bad_input_exits():
-            return stack.enter_context(locked_paper_run(options, on_status, purpose=purpose))
+            run = stack.enter_context(locked_paper_run(options, on_status, purpose=purpose))
     except HomeLocked as e:
         fail([f"error: {e}"])
+    stack.enter_context(settled_heap())  # built: what start-up made lives as long as the run
+    return run
