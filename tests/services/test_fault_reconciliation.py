@@ -18,7 +18,7 @@ from app.adapters.storage.sqlite import SqliteStorage
 from app.domain.fills import FillCosts
 from app.domain.registry import StrategyCounter, StrategyFlag
 from app.domain.symbols import generic_instrument
-from app.domain.values import Asset, Candle, Fill, Order, OrderStatus, Position, Side
+from app.domain.values import Asset, Candle, Fill, Order, OrderIntent, OrderStatus, Position, Side
 from app.services.budget_manager import BudgetManager
 from app.services.config_manager import load_config
 from app.services.exposure_manager import ExposureManager
@@ -339,3 +339,39 @@ def test_partial_fill_updates_drained_out_of_order_end_at_the_final_fill(tmp_pat
     assert [order_view(o)[1:] for o in rig.storage.orders()] == [(OrderStatus.FILLED, D(2), D(2))]
     assert len(rig.storage.fills()) == 2
     assert [view(p) for p in rig.storage.positions()] == [(SYMBOL, D(2), D(100))]
+
+
+def test_an_order_resolved_as_never_received_takes_the_state_the_broker_reports_later(tmp_path: Path) -> None:
+    """resolve_in_flight rejects an intent the broker does not know (no broker order id: the journal's own
+    inference). When the broker reports that order after all (it arrived late), its report is the truth: the
+    order ends filled with its fill, not rejected beside a fill."""
+    rig = Rig(tmp_path)
+
+    async def scenario() -> tuple[list[Order], dict[Asset, list[str]]]:
+        await rig.bar()
+        intent = OrderIntent(
+            client_order_id="s1-00000001",
+            strategy_id="s1",
+            asset=Asset.SPOT,
+            symbol=SYMBOL,
+            side=Side.BUY,
+            qty=D(2),
+            created_at=rig.clock.now(),
+        )
+        rig.storage.record_intent(intent)  # written ahead; the process died before the broker answered
+        resolved = await rig.router.resolve_in_flight()
+        await rig.broker.place_order(intent)  # ... and the order reaches the venue only now
+        await rig.bar()
+        await rig.reconciler.process_events()
+        report = await rig.reconciler.reconcile()
+        await assert_journal_is_broker_truth(rig)
+        return resolved, report
+
+    resolved, report = trio.run(scenario)
+
+    assert [(o.status, o.reason) for o in resolved] == [
+        (OrderStatus.REJECTED, "the broker never received it")
+    ]
+    assert [order_view(o) for o in rig.storage.orders()] == [("s1-00000001", OrderStatus.FILLED, D(2), D(2))]
+    assert [view(p) for p in rig.storage.positions()] == [(SYMBOL, D(2), D(100))]
+    assert report == {Asset.SPOT: []}

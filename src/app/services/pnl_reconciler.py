@@ -26,7 +26,16 @@ import attrs
 
 from app.domain.positions import PositionChange, apply_fill, book_funding
 from app.domain.registry import StrategyCounter, StrategyFlag
-from app.domain.values import AccountSnapshot, Asset, ClosedTrade, Fill, FundingPayment, Order, Position
+from app.domain.values import (
+    AccountSnapshot,
+    Asset,
+    ClosedTrade,
+    Fill,
+    FundingPayment,
+    Order,
+    OrderStatus,
+    Position,
+)
 from app.ports.broker import Broker, BrokerEvent
 from app.ports.clock import Clock
 from app.ports.storage import Storage
@@ -357,8 +366,14 @@ def in_time_order(events: Sequence[BrokerEvent]) -> list[BrokerEvent]:
 
 def _is_stale(update: Order, stored: Order | None) -> bool:
     """An order update older than the journal's (a shuffled batch): the journal has the order final in another
-    state, or further filled. Saving it would undo the later state."""
+    state, or further filled. Saving it would undo the later state.
+
+    A rejection the broker never acknowledged (no broker order id: the pipeline's denial, or resolve_in_flight's
+    "never received") is the journal's inference, not the broker's word: a report of the order from the broker
+    (it carries the broker's id; the order arrived late) is the truth and replaces it."""
     if stored is None:
+        return False
+    if stored.status is OrderStatus.REJECTED and not stored.broker_order_id and update.broker_order_id:
         return False
     reopened = stored.status.is_terminal and update.status != stored.status
     return reopened or update.filled_qty < stored.filled_qty
