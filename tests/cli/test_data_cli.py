@@ -304,3 +304,56 @@ def test_the_universe_from_bybit_without_network_exits_2(closed_port: str) -> No
 
     assert result.exit_code == 2
     assert "needs network access to Bybit" in result.output
+
+
+def a_config(tmp_path: Path, home: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"storage:\n  home: {home}\n", encoding="utf-8")
+    return path
+
+
+def test_import_and_list_use_the_home_of_the_config_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APP_HOME", raising=False)
+    config = a_config(tmp_path, tmp_path / "configured")
+
+    imported = invoke(data, "import", str(SPOT_5M / "ETHBTC.csv"), "--config", str(config))
+    listed = json.loads(invoke(data, "list", "--config", str(config), "--json").output)
+
+    assert imported.exit_code == 0, imported.output
+    assert f"cache: {tmp_path / 'configured' / 'cache' / 'spot'}" in imported.output
+    assert listed["cache"] == str(tmp_path / "configured" / "cache")
+    assert [(s["market"], s["symbol"]) for s in listed["series"]] == [("spot", "ETHBTC")]
+
+
+def test_a_download_lands_in_the_home_of_the_config_given(
+    tmp_path: Path, fake: FakeBybit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APP_HOME", raising=False)
+    fake.add_klines("spot", "BTCUSDT", "1", start=T0 - timedelta(minutes=30))
+    config = a_config(tmp_path, tmp_path / "configured")
+
+    result = invoke(
+        data, "download", "BTCUSDT", "--since", "2024-01-08T11:30", "--until", "2024-01-08T12:00Z",
+        "--endpoint", fake.rest_url, "--config", str(config),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    listed = json.loads(invoke(data, "list", "--home", str(tmp_path / "configured"), "--json").output)
+    assert [(s["symbol"], s["bars"]) for s in listed["series"]] == [("BTCUSDT", 30)]
+
+
+@pytest.mark.parametrize("command", [("list",), ("import", str(SPOT_5M / "ETHBTC.csv"))])
+def test_a_bad_config_for_the_data_commands_is_named_and_exits_2(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("storage:\n  hoem: /tmp/x\n", encoding="utf-8")
+
+    result = invoke(data, *command, "--config", str(config), "--home", str(tmp_path / "home"))
+
+    assert result.exit_code == 2
+    assert str(config) in result.output
+    assert "hoem" in result.output
+    assert not (tmp_path / "home").exists()  # refused before anything was written

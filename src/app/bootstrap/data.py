@@ -50,14 +50,19 @@ __all__ = [
 log = logging.getLogger("app.data")
 
 
-def open_cache(home: Path | None, market: str) -> ParquetBarCache:
-    """The ``market`` bar cache of the home folder (``--home``, ``APP_HOME``, config, platform default)."""
-    return home_cache(resolve_home(home, load_config(None)), market)
+def open_cache(home: Path | None, market: str, config: Path | None = None) -> ParquetBarCache:
+    """The ``market`` bar cache of the home folder (``--home``, ``APP_HOME``, the config's ``storage.home``,
+    platform default); ``config`` is the config file (None: the defaults).
+
+    Raises ValidationFailed for a bad config file."""
+    return home_cache(resolve_home(home, load_config(config)), market)
 
 
-def open_caches(home: Path | None) -> tuple[Path, list[tuple[str, ParquetBarCache]]]:
-    """The home's cache folder and every market's cache in it, for ``app data list``."""
-    resolved = resolve_home(home, load_config(None))
+def open_caches(
+    home: Path | None, config: Path | None = None
+) -> tuple[Path, list[tuple[str, ParquetBarCache]]]:
+    """The home's cache folder and every market's cache in it, for ``app data list`` (home as ``open_cache``)."""
+    resolved = resolve_home(home, load_config(config))
     return cache_folder(resolved), home_caches(resolved)
 
 
@@ -96,6 +101,7 @@ class DownloadRequest:
     category: str = "spot"
     endpoint: str | None = None
     home: Path | None = None
+    config: Path | None = None
 
 
 def _client(endpoint: str | None, testnet: bool) -> AsyncBybitPublicClient:
@@ -109,8 +115,9 @@ def download_bars(request: DownloadRequest, on_progress: Callable[[str, int], No
         BrokerUnavailable: Bybit cannot be reached (no network); DataError: it refused or a symbol is unknown.
     """
     timeframe = format_timeframe(parse_timeframe(request.timeframe))
-    cache = open_cache(request.home, market_of_category(request.category))
-    testnet = load_config(None).feeds.bybit.testnet
+    config = load_config(request.config)
+    cache = home_cache(resolve_home(request.home, config), market_of_category(request.category))
+    testnet = config.feeds.bybit.testnet
     feed = BybitFeed(
         request.symbols, timeframe, client=_client(request.endpoint, testnet), category=request.category
     )

@@ -68,6 +68,13 @@ home_option = click.option(
     help="State folder (database, logs, reports). Default: $APP_HOME or the platform's data dir.",
 )
 
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Config YAML file (its storage.home and feeds.bybit settings). Default: the built-in defaults.",
+)
+
 
 def paper_run_options(status_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """The options shared by ``app run`` and ``app tui``; the command receives one ``options`` argument

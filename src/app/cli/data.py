@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import bad_input_exits, fail, home_option
+from app.cli.common import bad_input_exits, config_option, fail, home_option
 
 __all__ = ["data", "parse_utc"]
 
@@ -46,7 +46,8 @@ def data() -> None:
     help="The market the bars are from: spot, linear (USDT perpetuals), inverse, forex or options.",
 )
 @home_option
-def import_(src: Path, market: str, home: Path | None) -> None:
+@config_option
+def import_(src: Path, market: str, home: Path | None, config_path: Path | None) -> None:
     """Normalise SRC (a data file or a folder of them) into the cache of --market, reporting each
     symbol's repairs.
 
@@ -61,7 +62,7 @@ def import_(src: Path, market: str, home: Path | None) -> None:
 
     with bad_input_exits():
         files = data_files(src)
-        cache = open_cache(home, market)
+        cache = open_cache(home, market, config_path)
         lines: list[str] = []
         failed: list[str] = []
         with click.progressbar(
@@ -81,14 +82,15 @@ def import_(src: Path, market: str, home: Path | None) -> None:
 
 @data.command("list")
 @home_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_(home: Path | None, as_json: bool) -> None:
+def list_(home: Path | None, config_path: Path | None, as_json: bool) -> None:
     """Every cached series: market, symbol and timeframe with its number of bars and span (bar open times,
     UTC)."""
     from app.bootstrap.data import open_caches
 
     with bad_input_exits():
-        folder, caches = open_caches(home)
+        folder, caches = open_caches(home, config_path)
         entries = [(market, e) for market, cache in caches for e in cache.entries()]
     if as_json:
         rows = [
@@ -131,6 +133,7 @@ def list_(home: Path | None, as_json: bool) -> None:
 )
 @click.option("--endpoint", help="Bybit REST base URL (default: pybit's api.bybit.com).")
 @home_option
+@config_option
 def download(
     symbols: tuple[str, ...],
     feed: str,
@@ -140,6 +143,7 @@ def download(
     category: str,
     endpoint: str | None,
     home: Path | None,
+    config_path: Path | None,
 ) -> None:
     """Download closed bars of SYMBOLS (BTCUSDT ETHUSDT, or comma-separated) into the cache of --category's
     market (<home>/cache/spot, .../linear, .../inverse).
@@ -159,7 +163,7 @@ def download(
     end = parse_utc(until, "--until") if until else None
     if end is not None and end <= start:
         fail([f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})"])
-    request = DownloadRequest(names, timeframe, start, end, category, endpoint, home)
+    request = DownloadRequest(names, timeframe, start, end, category, endpoint, home, config_path)
 
     def progress(symbol: str, bars: int) -> None:
         click.echo(f"{symbol}: {bars} bars", err=True)
