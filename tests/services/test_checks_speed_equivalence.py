@@ -1,18 +1,16 @@
 """The pipeline's checks, made cheaper per order, answer exactly as their plain forms did.
 
 Budget asks ``bucket_can_afford`` of the numbers it summed rather than a Bucket made for each order; exposure
-skips sifting clusters it has already sifted, sums each cluster inline and keeps the last caps in money;
-``PretradeContext.extends`` answers a repeated question from memory; Decimal reasons print with ``!s``. The
-plain forms are kept here as the reference: every decision (allowed, code, reason) must match.
+skips sifting clusters it has already sifted and sums each cluster's gross and count inline; risk keeps the
+instrument in the bucket's units for the last (instrument, rate); Decimal reasons print with ``!s``. The plain
+forms are kept here as the reference: every decision (allowed, code, reason) must match.
 """
 
 from __future__ import annotations
 
-import operator
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +30,6 @@ from app.domain.values import Asset, Instrument, Position, Side
 from app.services.order_requests import OrderRequest, PretradeContext
 from app.services.risk_manager import RiskManager
 from tests.domain.test_risk_speed_equivalence import exactly, reference_assess
-from tests.support.context_chains import RATES, chain, positions_on, steps_on
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 _ZERO = D(0)
@@ -88,7 +85,7 @@ def test_a_buckets_answer_without_the_bucket_is_the_buckets_answer(
         assert bucket_can_afford(asset, allocation, used, notional) == reference_can_afford(bucket, notional)
 
 
-# --- exposure: clusters sifted once, caps kept ------------------------------------------------------------
+# --- exposure: clusters sifted once ------------------------------------------------------------------------
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
 CLUSTERS = [
@@ -177,7 +174,7 @@ def test_each_clusters_sums_are_current_exposures_before_the_order_and_without_t
     ]
 
 
-def test_caps_kept_for_an_allocation_are_not_those_of_an_equal_one_written_otherwise():
+def test_a_cap_prints_as_the_allocation_it_is_a_fraction_of_is_written():
     exposure = OrderExposure.of_net({(Asset.SPOT, "BTCUSDT"): D(90)}, Asset.SPOT, "BTCUSDT", ())
     limits = ExposureLimits(max_gross_fraction=D("0.1"))
     denials = [
@@ -190,54 +187,6 @@ def test_caps_kept_for_an_allocation_are_not_those_of_an_equal_one_written_other
         "gross exposure 110 would pass 100.0 (0.1 x)",
         "gross exposure 110 would pass 100.00 (0.1 x)",
     ]
-
-
-# --- PretradeContext.extends answered from memory ---------------------------------------------------------
-
-INSTRUMENT = Instrument("AAAUSDT", Asset.SPOT, "AAA", "USDT", D("0.01"), D("0.001"), D("0.001"), D(0))
-_SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
-
-
-def reference_extends(context: PretradeContext, earlier: PretradeContext) -> bool:
-    """extends as it was written before it remembered its last answer (a symbol without a rate has the one
-    shared zero on both sides)."""
-    positions, before = context.positions, earlier.positions
-    if len(positions) < len(before) or not all(map(operator.is_, positions, before)):
-        return False
-    rates, rates_before = context.position_rates, earlier.position_rates
-    if rates is rates_before:
-        return True
-    symbols = {p.symbol for p in before}
-    return all(rates.get(s, _ZERO) is rates_before.get(s, _ZERO) for s in symbols)
-
-
-@settings(max_examples=300)
-@given(
-    st.lists(positions_on(_SYMBOLS), max_size=4),
-    st.dictionaries(st.sampled_from(_SYMBOLS), st.sampled_from(RATES)),
-    steps_on(_SYMBOLS),
-    st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=20),
-)
-def test_extends_answers_every_question_as_the_plain_form_however_often_and_in_whatever_order(
-    start, rates, steps, questions
-):
-    base = PretradeContext(INSTRUMENT, D(1000), D(1000), D(1), tuple(start))
-    contexts = chain(base, rates, steps)
-    for i, j in questions:
-        context, earlier = contexts[i % len(contexts)], contexts[j % len(contexts)]
-        expected = reference_extends(context, earlier)
-        assert context.extends(earlier) is expected
-        assert context.extends(earlier) is expected  # asked again: answered from memory
-
-
-def test_a_context_equal_to_the_last_one_asked_about_is_not_taken_for_it():
-    held = Position(Asset.SPOT, "AAAUSDT", D(1), D(100), T0)
-    first = PretradeContext(INSTRUMENT, D(1000), D(1000), D(1), (held,), {"AAAUSDT": D(1)})
-    grown = attrs.evolve(first, positions=(held, held))
-    assert grown.extends(first)
-    equal_copy = attrs.evolve(grown, positions=tuple(attrs.evolve(p) for p in grown.positions))
-    assert equal_copy == grown
-    assert not equal_copy.extends(first)  # equal positions, yet not the same objects
 
 
 # --- reasons print Decimals with !s ------------------------------------------------------------------------

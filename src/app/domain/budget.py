@@ -97,20 +97,16 @@ def bucket_can_afford(
         return Decision.deny("bad_notional", f"notional must be positive, got {notional}")
     if leverage < _ONE:
         return Decision.deny("bad_leverage", f"leverage must be at least 1, got {leverage}")
-    if asset in CASH_ASSETS:
-        if leverage != _ONE:
-            reason = f"{asset.value} pays the whole notional in cash: leverage {leverage} does not apply"
-            return Decision.deny("cash_asset_leverage", reason)
-        spend = notional  # required_spend of a cash asset, without the call
-    else:
-        spend = required_spend(asset, notional, leverage)
+    if asset in CASH_ASSETS and leverage != _ONE:
+        reason = f"{asset.value} pays the whole notional in cash: leverage {leverage} does not apply"
+        return Decision.deny("cash_asset_leverage", reason)
+    spend = required_spend(asset, notional, leverage)
     available = allocation - used
     if spend > available:
         reason = f"{asset.value} needs {spend} but has {available} available (allocation {allocation}, used {used})"
         return Decision.deny("insufficient_budget", reason)
-    # !s: str() prints a Decimal as format() does, in half the time; Decision(True, "ok", ...) is
-    # Decision.allow without the classmethod's call (this runs for every order).
-    return Decision(True, "ok", f"{asset.value} spends {spend!s} of {available!s} available")
+    # !s: str() prints a Decimal as format() does, in half the time (this runs for every order).
+    return Decision.allow(f"{asset.value} spends {spend!s} of {available!s} available")
 
 
 def _freeze_accounts(accounts: Mapping[Asset, str]) -> Mapping[Asset, str]:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import attrs
 
-from app.domain.budget import MARGIN_ASSETS, Bucket, Budget, bucket_can_afford, required_spend
+from app.domain.budget import Bucket, Budget, bucket_can_afford, required_spend
 from app.domain.decision import Decision
 from app.domain.values import Asset
 from app.ports.clock import Clock
@@ -61,8 +61,7 @@ class BudgetManager:
         if bucket is None:
             return Decision.deny("no_bucket", f"{asset.value} has no budget bucket")
         # Bucket.can_afford of the bucket in use, without making it (once per order, and per bisection step).
-        notional = request.qty * request.price * context.quote_rate  # context.notional, without the call
-        return bucket_can_afford(asset, bucket[0], bucket[1], notional)
+        return bucket_can_afford(asset, bucket[0], bucket[1], context.notional(request.qty, request.price))
 
     def apply_pnl(self, asset: Asset, realized_pnl: Decimal) -> None:
         """Book realised P&L (bucket currency) into the asset's bucket; it compounds there."""
@@ -104,14 +103,10 @@ class BudgetManager:
             used, start = summed[2], len(summed[0].positions)
         else:
             used, start = _ZERO, 0
-        # position_notional written out, and required_spend called only where it divides (a margin asset): the
-        # same numbers, without two calls per position.
-        rate_of, margin = context.position_rates.get, asset in MARGIN_ASSETS
         for i in range(start, len(positions)):
             p = positions[i]
             if p.asset == asset:
-                notional = abs(p.qty) * p.avg_price * rate_of(p.symbol, _ZERO)
-                used += required_spend(asset, notional) if margin else notional
+                used += required_spend(asset, context.position_notional(p))
         self._used_in = (context, asset, used)
         return used
 

@@ -55,7 +55,7 @@ class ExposureManager:
             return Decision.allow("reduce-only")
         if request.qty is None or request.qty <= _ZERO:
             return Decision.deny("bad_qty", f"no quantity to price: {request.qty}")
-        notional = request.qty * request.price * context.quote_rate  # context.notional, without the call
+        notional = context.notional(request.qty, request.price)
         exposure = self._exposure(context, request.asset, request.symbol)
         return exposure.judge(request.side, notional, limits=self._limits, allocation=allocation)
 
@@ -88,18 +88,10 @@ class ExposureManager:
             earlier, start = folded[1], len(folded[0].positions)
         else:
             earlier, start = None, 0
-        # A position's side is its quantity's sign; position_notional written out (a call per position saved).
-        rate_of = context.position_rates.get
+        # A position's side is its quantity's sign.
         signed = net_orders(
             [
-                (
-                    p.asset,
-                    p.symbol,
-                    abs(p.qty)
-                    * p.avg_price
-                    * rate_of(p.symbol, _ZERO)
-                    * (_ONE if p.qty > _ZERO else _MINUS_ONE),
-                )
+                (p.asset, p.symbol, context.position_notional(p) * (_ONE if p.qty > _ZERO else _MINUS_ONE))
                 for p in (positions[start:] if start else positions)
             ],
             earlier,

@@ -106,28 +106,14 @@ class PretradeContext:
         adding up every position again. Identity, not equality: equal Decimals may print differently. (A
         context is a value: its positions and rates are never changed once it is made.)
         """
-        # budget_manager and exposure_manager ask the same of each request's context, one after the other: the
-        # second is answered from the first (by identity: both contexts are values, and held here).
-        last = _last_extends[0]
-        if last is not None and last[0] is self and last[1] is earlier:
-            return last[2]
-        answer = self._extends(earlier)
-        _last_extends[0] = (self, earlier, answer)
-        return answer
-
-    def _extends(self, earlier: PretradeContext) -> bool:
         positions, before = self.positions, earlier.positions
         if len(positions) < len(before) or not all(map(operator.is_, positions, before)):
             return False
         rates, rates_before = self.position_rates, earlier.position_rates
         if rates is rates_before:
             return True
-        # A loop rather than all(generator): asked for every order.
-        rate, rate_before = rates.get, rates_before.get
-        for symbol in {p.symbol for p in before}:  # noqa: SIM110 - each symbol once (positions often share)
-            if rate(symbol, _ZERO) is not rate_before(symbol, _ZERO):
-                return False
-        return True
+        symbols = {p.symbol for p in before}  # each symbol once: positions often share a few
+        return all(rates.get(s, _ZERO) is rates_before.get(s, _ZERO) for s in symbols)
 
     @property
     def unrealized(self) -> Decimal:
@@ -143,8 +129,3 @@ class PretradeContext:
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         """``qty x price`` in the bucket's currency."""
         return qty * price * self.quote_rate
-
-
-# The last question put to PretradeContext.extends, (context, earlier, answer), in a list to be replaced in
-# (it keeps those two contexts alive until the next question).
-_last_extends: list[tuple[PretradeContext, PretradeContext, bool] | None] = [None]

@@ -65,17 +65,14 @@ class RiskManager:
             stop = self.protective_stop(request, context.instrument)
         capped = request.asset in self._max_notional  # the call only when there is a cap (once per order)
         requested = self._capped_request(request, context) if capped else request.qty
-        strategy_positions, strategy_risk, open_notional, cost = 0, _ZERO, _ZERO, _ZERO
-        # position_notional, _open_risk and context.unrealized's cost written out (the same products in the
-        # same order): this loop runs for every order over every open position, and the method calls and a
-        # second pass cost more than the products.
-        rate_of, strategy_id, margin = context.position_rates.get, request.strategy_id, context.margin
+        strategy_positions, strategy_risk, open_notional = 0, _ZERO, _ZERO
+        # position_notional and _open_risk written out (the same products in the same order): this loop runs
+        # for every order over every open position, and the method calls cost more than the products.
+        rate_of, strategy_id = context.position_rates.get, request.strategy_id
         for p in context.positions:
             p_rate = rate_of(p.symbol, _ZERO)
             notional = abs(p.qty) * p.avg_price * p_rate
             open_notional += notional
-            if not margin:
-                cost += p.qty * p.avg_price * p_rate
             if p.strategy_id == strategy_id:
                 strategy_positions += 1
                 if p.stop_loss is None:
@@ -103,8 +100,7 @@ class RiskManager:
             requested,
             context.high_water_mark,
             context.realized_today,
-            # context.unrealized, from the cost summed above
-            context.equity - context.cash if margin else context.equity - context.cash - cost,
+            context.unrealized,
             strategy_positions,
             strategy_risk,
             open_notional,
