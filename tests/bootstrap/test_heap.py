@@ -45,7 +45,9 @@ def test_start_up_garbage_is_collected_and_survivors_are_frozen_for_the_block() 
         made_in_the_run = a_cycle()
         gc.collect()
         assert made_in_the_run() is None  # the run's own garbage is still collected
-        assert gc.get_freeze_count() == frozen
+        # Still frozen: a collection inside the block does not thaw start-up's objects. The count may drop
+        # a little, as frozen objects freed by their reference counts (a finished thread's frame) leave it.
+        assert 0 < gc.get_freeze_count() <= frozen
     assert gc.get_freeze_count() == 0
     assert survivor.me is survivor
 
