@@ -221,7 +221,8 @@ def test_a_stopped_run_resumes_and_ends_like_an_uninterrupted_one(
         play(build_paper_run(options(tmp_path, again, bars=10, home="pieces"), lambda status: None), again)
         first = seen.take()
         again.advance(6 * MINUTE, push=False)  # bars close while the run is stopped
-        play(build_paper_run(options(tmp_path, again, bars=14, home="pieces"), lambda status: None), again)
+        # The whole run's limit: it bounds the run, so this part trades the 14 bars left.
+        play(build_paper_run(options(tmp_path, again, bars=24, home="pieces"), lambda status: None), again)
         second = seen.take()
 
     last = T0 + 9 * MINUTE

@@ -58,7 +58,8 @@ def perp_folder(tmp_path: Path) -> Path:
 def run_paper(
     home: Path, bars_file: Path, spec: StrategySpec, *, bars: int | None = None
 ) -> dict[Asset, SimBroker]:
-    """One paper run (or the next part of one: the store resumes it) over ``bars_file``; returns its venues."""
+    """One paper run (or the next part of one: the store resumes it, and ``bars`` bounds the whole run) over
+    ``bars_file``; returns its venues."""
     home.mkdir(exist_ok=True)
     storage = SqliteStorage.open(home / "paper.db")
     try:

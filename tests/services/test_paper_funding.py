@@ -72,8 +72,8 @@ def test_without_its_funding_entries_the_journal_could_not_explain_the_cash(tmp_
 def test_a_run_stopped_and_resumed_journals_the_funding_of_an_uninterrupted_run(tmp_path):
     data = perp_folder(tmp_path)
     run_paper(tmp_path / "whole", data, perp_spec())
-    for _ in range(4):  # four parts of 500 bars; each restart restores the venue and warms it up
-        run_paper(tmp_path / "parts", data, perp_spec(), bars=500)
+    for part in range(1, 5):  # four parts of 500 bars; each restart restores the venue and warms it up
+        run_paper(tmp_path / "parts", data, perp_spec(), bars=500 * part)  # max_bars bounds the whole run
 
     whole, parts = journal(tmp_path / "whole"), journal(tmp_path / "parts")
 

@@ -133,7 +133,11 @@ def paper_run_options(status_help: str) -> Callable[[Callable[..., None]], Calla
                 "--spec", "specs", multiple=True, type=click.Path(path_type=Path), help="Strategy spec YAML."
             ),
             click.option("--speed", help="'max' or N times real time (a 5m bar lasts 300/N s)."),
-            click.option("--bars", type=click.IntRange(min=1), help="Stop after this many bars."),
+            click.option(
+                "--bars",
+                type=click.IntRange(min=1),
+                help="Stop once the run has processed this many bars (a restarted run counts those before).",
+            ),
             home_option,
             click.option(
                 "--config", "config_path", type=click.Path(path_type=Path), help="Config YAML file."

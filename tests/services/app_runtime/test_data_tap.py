@@ -82,7 +82,7 @@ def test_bars_replayed_as_warm_up_after_a_restart_reach_the_data_manager_too(tmp
     trio.run(first.runtime.run)
     first.storage.close()
     data = tap()
-    restarted = paper_runtime(tmp_path, bars=5, data_manager=data)
+    restarted = paper_runtime(tmp_path, bars=25, data_manager=data)  # max_bars bounds the run: 5 more
     trio.run(restarted.runtime.run)
     assert len(data.get_ohlc(SYMBOL, "5m", 1000)) == 25
 

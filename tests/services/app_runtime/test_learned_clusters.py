@@ -53,7 +53,7 @@ def run(home: Path, bars: int) -> list[tuple[datetime, object]]:
 def test_a_run_learns_clusters_and_a_resumed_run_learns_the_same_at_the_same_bars(tmp_path: Path) -> None:
     whole = run(tmp_path / "whole", 4 * 30 * 60)  # four symbols, 30 hours of 1m bars
     first = run(tmp_path / "resumed", 4 * 20 * 60)
-    resumed = run(tmp_path / "resumed", 4 * 10 * 60)  # max_bars counts the bars after the warm-up
+    resumed = run(tmp_path / "resumed", 4 * 30 * 60)  # max_bars bounds the run: 10 hours more
 
     assert len(first) > 2  # learned, and changed, before the restart
     assert len(whole) > len(first)  # and after it

@@ -25,6 +25,7 @@ which the strategies' entry guard consults, and journals every action with who a
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -79,6 +80,11 @@ __all__ = ["AppRuntime", "RunStatus"]
 log = logging.getLogger("app.runtime")
 
 LAST_BAR_KEY = "last_bar_ts"
+# The streams ("symbol/timeframe") whose bar at LAST_BAR_KEY's time was processed: several symbols' bars share a
+# time, and a run stopped between two of them must trade the rest after a restart, not warm up on them.
+LAST_BAR_STREAMS_KEY = "last_bar_streams"
+# How many bars the run has processed: a restarted run counts on from it.
+BARS_KEY = "bars_processed"
 # Without a checkpoint now and then, a max-speed replay would hold the host loop (the TUI) for a whole chunk.
 _SLICE_S = 0.01
 
@@ -124,6 +130,9 @@ class AppRuntime:
         self._credentials = {asset: tuple(names) for asset, names in (live_credentials or {}).items()}
         self._environ = os.environ if environ is None else environ
         self._resume_after: datetime | None = None
+        # The time of the last bar processed and the streams whose bar of that time were (see LAST_BAR_STREAMS_KEY).
+        self._last_bar: datetime | None = None
+        self._last_bar_streams: list[str] = []
         self._accounts: tuple[AccountSnapshot, ...] = ()
         self._finished = False
         self._trade_count: int | None = None
@@ -145,9 +154,20 @@ class AppRuntime:
         return sorted({e.asset for e in self._executors}, key=list(Asset).index)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> RunStatus:
-        """Consume the feed until it ends, ``max_bars`` is reached or the run is cancelled."""
+        """Consume the feed until it ends, ``max_bars`` is reached or the run is cancelled.
+
+        ``max_bars`` bounds the run, not this process: a run resumed after a restart counts the bars processed
+        before it, so the same command ends where a run never interrupted ends.
+        """
         last = self._storage.get_meta(LAST_BAR_KEY)
         self._resume_after = datetime.fromisoformat(last) if last else self._warm_up_through
+        if last:
+            self._last_bar = self._resume_after
+            # Written by every version that counts bars; a store of an earlier one warms up on the whole time.
+            streams = self._storage.get_meta(LAST_BAR_STREAMS_KEY)
+            self._last_bar_streams = json.loads(streams) if streams is not None else []
+        processed = self._storage.get_meta(BARS_KEY) if last else None
+        self._bars = int(processed) if processed is not None else 0
         self._publisher.journal_seq = self._storage.append_event(
             self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
         )
@@ -192,7 +212,13 @@ class AppRuntime:
         await self._process_broker_events()
         await self._act_on(candle)
         await self._process_broker_events()
-        self._storage.set_meta(LAST_BAR_KEY, candle.ts.isoformat())
+        if candle.ts != self._last_bar:
+            self._last_bar, self._last_bar_streams = candle.ts, []
+        self._last_bar_streams.append(_stream(candle))
+        with self._storage.transaction():
+            self._storage.set_meta(LAST_BAR_KEY, candle.ts.isoformat())
+            self._storage.set_meta(LAST_BAR_STREAMS_KEY, json.dumps(self._last_bar_streams))
+            self._storage.set_meta(BARS_KEY, str(self._bars + 1))
         self._bars += 1
         self._marks[candle.symbol] = close = to_decimal(candle.close)
         if self.events.has_subscribers:
@@ -234,12 +260,14 @@ class AppRuntime:
         candles = self._feed.stream()
         try:
             async for candle in candles:
-                if self._resume_after is not None and candle.ts <= self._resume_after:
+                if self._processed_before(candle):
                     self._warm_up(candle)
                     continue
+                if self._max_bars is not None and self._bars >= self._max_bars:
+                    return  # a resumed run that had already processed them all (warmed up to here)
                 await self.on_candle(candle)
                 if self._max_bars is not None and self._bars >= self._max_bars:
-                    return
+                    return  # at once, not at the next bar (a live feed's may be minutes away)
                 if time.perf_counter() - slice_start >= _SLICE_S:
                     await trio.lowlevel.checkpoint()
                     slice_start = time.perf_counter()
@@ -249,6 +277,15 @@ class AppRuntime:
             if close is not None:
                 with trio.CancelScope(shield=True):
                     await close()
+
+    def _processed_before(self, candle: Candle) -> bool:
+        """Whether the bar was processed before the restart (or is history before a live start)."""
+        resume = self._resume_after
+        if resume is None or candle.ts > resume:
+            return False
+        if candle.ts < resume or resume != self._last_bar or not self._last_bar_streams:
+            return True
+        return _stream(candle) in self._last_bar_streams
 
     def _warm_up(self, candle: Candle) -> None:
         """A bar processed before a restart: teach venues and strategies its prices, trade nothing."""
@@ -463,3 +500,7 @@ class AppRuntime:
             self.events.publish(event)
         self.events.publish(self.controls())
         self._publisher.publish_step(self._valuation())
+
+
+def _stream(candle: Candle) -> str:
+    return f"{candle.symbol}/{candle.timeframe}"
