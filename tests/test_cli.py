@@ -216,3 +216,17 @@ def test_sigint_stops_a_paced_run_cleanly_with_the_state_saved(tmp_path):
     assert "[running]" in out
     assert "stopped on request" in out
     assert app_json("status", home)["assets"]
+
+
+def test_a_run_started_again_says_where_it_resumes_and_bars_bounds_the_whole_run(tmp_path):
+    home = tmp_path / "home"
+
+    first = run_replay(home, "--bars", "30")
+    again = run_replay(home, "--bars", "30")
+    more = run_replay(home, "--bars", "40")
+
+    assert "resuming" not in first.stdout
+    assert "resuming after the bar opened 2018-01-10 07:20 UTC (30 bars processed)" in again.stdout
+    assert "| bars 30 |" in again.stdout  # nothing more: the run had processed its 30 bars
+    assert "(30 bars processed)" in more.stdout
+    assert "| bars 40 |" in more.stdout

@@ -36,8 +36,13 @@ def run(options: Any) -> None:
 
     with contextlib.ExitStack() as stack:
         paper_run = enter_paper_run(stack, options, show, "app run")
+        resumed = paper_run.runtime.resume_point()
+        where = ""
+        if resumed is not None:
+            last, processed = resumed
+            where = f", resuming after the bar opened {last:%Y-%m-%d %H:%M} UTC ({processed} bars processed)"
         click.echo(
-            f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies, Ctrl-C stops cleanly"
+            f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies{where}, Ctrl-C stops cleanly"
         )
         _run_headless(paper_run.runtime.run, paper_run.runtime.status, show)
 

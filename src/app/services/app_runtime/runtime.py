@@ -242,6 +242,15 @@ class AppRuntime:
             for (executor, _), result in zip(proposed, results, strict=True):
                 executor.placed(result)
 
+    def resume_point(self) -> tuple[datetime, int] | None:
+        """Where a restarted run picks up: the open time of the last bar processed before it, and how many
+        bars the run had processed by then (0 for a store older than the count). None for a new run."""
+        last = self._storage.get_meta(LAST_BAR_KEY)
+        if not last:
+            return None
+        processed = self._storage.get_meta(BARS_KEY)
+        return datetime.fromisoformat(last), int(processed) if processed is not None else 0
+
     def status(self, *, finished: bool = False) -> RunStatus:
         if self._trade_count is None:
             self._trade_count = len(self._storage.trades())
