@@ -159,15 +159,16 @@ class AppRuntime:
         ``max_bars`` bounds the run, not this process: a run resumed after a restart counts the bars processed
         before it, so the same command ends where a run never interrupted ends.
         """
-        last = self._storage.get_meta(LAST_BAR_KEY)
-        self._resume_after = datetime.fromisoformat(last) if last else self._warm_up_through
-        if last:
-            self._last_bar = self._resume_after
-            # Written by every version that counts bars; a store of an earlier one warms up on the whole time.
+        resumed = self.resume_point()
+        last = None
+        if resumed is None:
+            self._resume_after = self._warm_up_through
+        else:
+            self._resume_after, self._bars = resumed
+            self._last_bar, last = self._resume_after, self._resume_after.isoformat()
+            # Written with the count; a store of an earlier version warms up on every bar of the last time.
             streams = self._storage.get_meta(LAST_BAR_STREAMS_KEY)
             self._last_bar_streams = json.loads(streams) if streams is not None else []
-        processed = self._storage.get_meta(BARS_KEY) if last else None
-        self._bars = int(processed) if processed is not None else 0
         self._publisher.journal_seq = self._storage.append_event(
             self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
         )
