@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-fast: lint
 ## make bench: every benchmark under bench/, each printing ratios against its in-run baseline.
 bench: $(VENV)/.dev-installed
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## make soak: paper runs SIGKILLed at random moments and restarted, on more data than the tests (long; SOAK="--rounds 3 --early").
+soak: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.restart_soak $(SOAK)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
