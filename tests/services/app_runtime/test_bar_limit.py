@@ -61,12 +61,12 @@ def test_a_run_that_has_processed_its_bars_processes_no_more_when_started_again(
 
 
 def test_a_larger_limit_continues_the_run(tmp_path: Path) -> None:
-    run(tmp_path, 50)
+    first = run(tmp_path, 50)
     more = run(tmp_path, 80)
 
     assert more["status_bars"] == 80
     assert more["processed"] == "80"
-    assert more["last_bar"] != run(tmp_path / "fifty", 50)["last_bar"]
+    assert more["last_bar"] != first["last_bar"]
 
 
 def two_symbols(folder: Path) -> Path:
@@ -92,7 +92,7 @@ def test_a_run_stopped_between_two_bars_of_one_time_trades_the_rest_of_them_afte
 
     monkeypatch.setattr(AppRuntime, "on_candle", recording)
 
-    def run(home: Path, bars: int) -> list[object]:
+    def run_both(home: Path, bars: int) -> list[object]:
         wired = paper_runtime(home, bars=bars, data=data, specs=specs)
         try:
             trio.run(wired.runtime.run)
@@ -105,12 +105,12 @@ def test_a_run_stopped_between_two_bars_of_one_time_trades_the_rest_of_them_afte
         finally:
             wired.storage.close()
 
-    whole = run(tmp_path / "whole", 2 * BARS + 1)
+    whole = run_both(tmp_path / "whole", 2 * BARS + 1)
     whole_bars, traded[:] = traded[:], []
-    run(tmp_path / "parts", BARS + 1)  # stops after ETHBTC's bar of a time, before LTCBTC's
+    run_both(tmp_path / "parts", BARS + 1)  # stops after ETHBTC's bar of a time, before LTCBTC's
     assert traded[-1][0] == "ETHBTC"
     assert traded[-1][1] == whole_bars[BARS][1] == whole_bars[BARS + 1][1]
-    parts = run(tmp_path / "parts", 2 * BARS + 1)
+    parts = run_both(tmp_path / "parts", 2 * BARS + 1)
 
     assert traded == whole_bars  # each bar traded once: LTCBTC's of that time after the restart
     assert parts == whole
