@@ -24,6 +24,13 @@ class MarketData(Protocol):
         """The symbol's bar timeframe (``"5m"``)."""
         ...
 
-    def stream(self, *, after: datetime | None = None) -> AsyncIterator[Candle]:
-        """Closed candles, oldest first; with ``after``, only candles whose ``ts`` is later."""
+    def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncIterator[Candle]:
+        """Closed candles, oldest first; with ``after``, only candles whose ``ts`` is later.
+
+        A paced feed (a replay or synthetic market at N times real time) delivers the candles whose ``ts`` is
+        at or before ``catch_up_through`` without waiting: a resumed run warms up on them, and their time has
+        passed already. A live feed's history comes as fast as it is fetched anyway.
+        """
         ...

@@ -231,3 +231,21 @@ def test_a_max_speed_replay_can_be_cancelled() -> None:
         return delivered
 
     assert trio.run(main) == 0
+
+
+def test_a_paced_replay_delivers_what_it_catches_up_on_at_once_then_paces_again(tmp_path: Path) -> None:
+    _write(tmp_path, "AAA.csv", [0, 5, 10, 15, 20])
+    _write(tmp_path, "BBB.csv", [0, 5, 10, 15, 20])
+    sleep = RecordingSleep()
+    feed = ReplayFeed(tmp_path, speed=10.0, sleep=sleep)
+
+    async def main() -> list[Candle]:
+        through = T0 + timedelta(minutes=10)  # a resumed run had processed the bars up to 00:10
+        return [candle async for candle in feed.stream(catch_up_through=through)]
+
+    candles = trio.run(main)
+
+    assert len(candles) == 10
+    # No wait before the three times caught up on (checkpoints only), then one interval before each later one.
+    assert [w for w in sleep.waits if w] == [30.0, 30.0]
+    assert sleep.waits[0] == 0

@@ -167,3 +167,19 @@ def test_symbols_must_be_distinct_names(symbols: list[str]) -> None:
 def test_a_naive_start_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         SyntheticFeed(CRYPTO, start=datetime(2024, 1, 1))  # noqa: DTZ001 - the naive time is the point
+
+
+def test_a_paced_feed_delivers_what_it_catches_up_on_at_once_then_paces_again() -> None:
+    bars, speed, caught_up = 50, 30.0, 20
+    feed = _feed(bars=bars, timeframe="5m", speed=speed)
+    through = START + timedelta(minutes=5 * (caught_up - 1))  # the open time of the 20th bar
+
+    async def main() -> tuple[list[Candle], float]:
+        began = trio.current_time()
+        candles = [candle async for candle in feed.stream(catch_up_through=through)]
+        return candles, trio.current_time() - began
+
+    candles, elapsed = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    assert candles == _collect(_feed(bars=bars, timeframe="5m"))  # the same bars, only sooner
+    assert elapsed == pytest.approx((bars - caught_up) * 300 / speed)

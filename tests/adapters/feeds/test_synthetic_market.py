@@ -162,6 +162,20 @@ def test_a_paced_market_takes_bars_times_interval_over_speed_of_virtual_time() -
     assert (count, elapsed) == (40, pytest.approx(40 * 300 / 60))
 
 
+def test_a_paced_market_delivers_what_it_catches_up_on_at_once_then_paces_again() -> None:
+    feed = SyntheticMarket(start=START, bars=40, timeframe="5m", speed=60.0)
+    through = START + timedelta(minutes=5 * 29)  # the open time of the 30th bar
+
+    async def main() -> tuple[int, float]:
+        began = trio.current_time()
+        count = len([bar async for bar in feed.bars(catch_up_through=through)])
+        return count, trio.current_time() - began
+
+    count, elapsed = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    assert (count, elapsed) == (40, pytest.approx(10 * 300 / 60))
+
+
 def test_a_perpetual_on_a_symbol_that_is_not_a_crypto_pair_is_refused() -> None:
     with pytest.raises(ValueError, match="underlying must be one of the crypto pairs"):
         SyntheticMarket(start=START, perpetuals={"ETHPERP": "ETHBTC"})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from app.domain.values import Candle
 from app.learning.strategies.spec import load_spec
@@ -115,3 +116,24 @@ def test_a_run_stopped_between_two_bars_of_one_time_trades_the_rest_of_them_afte
     assert traded == whole_bars  # each bar traded once: LTCBTC's of that time after the restart
     assert parts == whole
     assert whole[1], "the comparison needs trades"
+
+
+def test_a_paced_run_restarted_warms_up_at_once_and_paces_only_the_bars_it_has_not_processed(
+    tmp_path: Path,
+) -> None:
+    def paced(bars: int) -> float:
+        """One process of a replay at 60x real time (a 5m bar every 5 s): seconds of (mock) time it took."""
+        wired = paper_runtime(tmp_path, bars=bars, speed=60.0)
+
+        async def timed() -> float:
+            began = trio.current_time()
+            await wired.runtime.run()
+            return trio.current_time() - began
+
+        try:
+            return trio.run(timed, clock=trio.testing.MockClock(autojump_threshold=0))
+        finally:
+            wired.storage.close()
+
+    assert paced(200) == pytest.approx(200 * 5.0)
+    assert paced(210) == pytest.approx(10 * 5.0)  # not 210 bars' worth: the first 200 are warmed up at once

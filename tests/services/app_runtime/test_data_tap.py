@@ -42,9 +42,13 @@ class GatedFeed:
     def timeframe(self, symbol: str) -> str:
         return self._replay.timeframe(symbol)
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncIterator[Candle]:
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncIterator[Candle]:
         sent = 0
-        async with contextlib.aclosing(self._replay.stream(after=after)) as candles:
+        async with contextlib.aclosing(
+            self._replay.stream(after=after, catch_up_through=catch_up_through)
+        ) as candles:
             async for candle in candles:
                 if sent == self._before:
                     self.stalled.set()

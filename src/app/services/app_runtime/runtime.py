@@ -267,7 +267,8 @@ class AppRuntime:
 
     async def _consume(self) -> None:
         slice_start = time.perf_counter()
-        candles = self._feed.stream()
+        # What this run processed before a restart is warmed up on at once, not at a paced feed's speed.
+        candles = self._feed.stream(catch_up_through=self._resume_after)
         try:
             async for candle in candles:
                 if self._processed_before(candle):

@@ -185,7 +185,9 @@ class ScriptedFeed:
     def close(self) -> None:
         self.closed += 1
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
         self.afters.append(after)
         candles, error = next(self._scripts)
         for candle in candles:

@@ -238,8 +238,11 @@ class BybitFeed:
         candles = await self.client.klines(self.category, symbol, self._timeframe, start, horizon)
         return [c for c in candles if c.ts >= start and c.ts + self._interval <= horizon]
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
-        """Closed candles, oldest first across symbols; with ``after``, history later than it first.
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
+        """Closed candles, oldest first across symbols; with ``after``, history later than it first (fetched
+        as fast as REST answers: ``catch_up_through`` has nothing to speed up).
 
         Raises BrokerUnavailable when the stream cannot be reopened, DataError when a backfill fails
         after its retries: resume with ``after`` set to the last candle received.

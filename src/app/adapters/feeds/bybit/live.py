@@ -190,8 +190,11 @@ class LivePaperFeed:
             raise DataError(msg)
         self._history_after = last_processed - settings.warm_up_bars * self._interval
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
-        """Closed candles from the history start (or ``after``, if later) on, without end.
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
+        """Closed candles from the history start (or ``after``, if later) on, without end (history as fast as
+        REST answers: ``catch_up_through`` has nothing to speed up).
 
         An outage (the stream cannot be reopened, a backfill fails) is logged and retried with backoff; the
         stream resumes after the last bar delivered for each symbol.

@@ -94,12 +94,16 @@ class ReplayFeed:
         """Candles between start and end, all symbols together."""
         return len(self._ts)
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
-        """Candles oldest first (ties in symbol order); with ``after``, only those whose ``ts`` is later.
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
+        """Candles oldest first (ties in symbol order); with ``after``, only those whose ``ts`` is later. When
+        paced, those at or before ``catch_up_through`` come without waiting (a resumed run's warm-up).
 
         A consumer that stops early should close the stream (``async with contextlib.aclosing(...)``).
         """
         after_ns = _to_ns(after, "after")
+        through_ns = _to_ns(catch_up_through, "catch_up_through")
         first = 0 if after_ns is None else int(np.searchsorted(self._ts, after_ns, side="right"))
         previous: int | None = None
         for begin in range(first, len(self._ts), _CHUNK):
@@ -119,12 +123,13 @@ class ReplayFeed:
                 self._volume[chunk].tolist(),
                 strict=True,
             )
-            if self._speed is None:
-                await self._sleep(0)  # a checkpoint, so a max-speed replay can still be cancelled
+            if self._speed is None or (through_ns is not None and stamps[0] <= through_ns):
+                await self._sleep(0)  # a checkpoint, so a replay delivered at once can still be cancelled
             for stamp, ts, s, o, h, lo, c, v in rows:
                 if self._speed is not None and stamp != previous:
-                    wait_ns = self._step_ns[s] if previous is None else stamp - previous
-                    await self._sleep(wait_ns / 1e9 / self._speed)
+                    if through_ns is None or stamp > through_ns:
+                        wait_ns = self._step_ns[s] if previous is None else stamp - previous
+                        await self._sleep(wait_ns / 1e9 / self._speed)
                     previous = stamp
                 yield Candle(self._names[s], self._timeframes[s], ts, o, h, lo, c, v)
 

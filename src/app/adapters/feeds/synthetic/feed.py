@@ -133,24 +133,28 @@ class SyntheticFeed:
         """Each symbol's correlation cluster (0 or 1 unless given)."""
         return {name: int(c) for name, c in zip(self._names, self._cluster, strict=True)}
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
-        """Candles oldest first, every symbol per bar in symbol order; with ``after``, only later ones.
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
+        """Candles oldest first, every symbol per bar in symbol order; with ``after``, only later ones. When
+        paced, the bars at or before ``catch_up_through`` come without waiting (a resumed run's warm-up).
 
         A consumer that stops early should close the stream (``async with contextlib.aclosing(...)``).
         """
         first = 0 if after is None else max(0, (after - self._start) // self._interval + 1)
+        through = -1 if catch_up_through is None else (catch_up_through - self._start) // self._interval
         wait = self._interval.total_seconds() / self._speed if self._speed else 0.0
         for block in self.blocks():
             if block.first + _BLOCK <= first:
                 continue  # generated only to keep the draws in step with a full run
-            if self._speed is None:
-                await self._sleep(0)  # a checkpoint, so a max-speed run can still be cancelled
+            if self._speed is None or block.first <= through:
+                await self._sleep(0)  # a checkpoint, so a run delivered at once can still be cancelled
             columns = (block.open, block.high, block.low, block.close, block.volume)
             rows = zip(*(part.tolist() for part in columns), strict=True)
             for index, (o, h, lo, c, v) in enumerate(rows, start=block.first):
                 if index < first:
                     continue
-                if self._speed is not None:
+                if self._speed is not None and index > through:
                     await self._sleep(wait)
                 ts = self._start + self._interval * index
                 for j, name in enumerate(self._names):

@@ -161,18 +161,24 @@ class SyntheticMarket:
         """Each symbol's asset class: spot, futures (perpetuals), forex, options (underlyings)."""
         return dict(self._assets)
 
-    async def stream(self, *, after: datetime | None = None) -> AsyncGenerator[Candle, None]:
+    async def stream(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[Candle, None]:
         """Candles oldest first, every symbol per bar in symbol order (the MarketData port)."""
-        async for bar in self.bars(after=after):
+        async for bar in self.bars(after=after, catch_up_through=catch_up_through):
             for candle in bar.candles:
                 yield candle
 
-    async def bars(self, *, after: datetime | None = None) -> AsyncGenerator[MarketBar, None]:
-        """The whole market a bar at a time; with ``after``, only bars opening later.
+    async def bars(
+        self, *, after: datetime | None = None, catch_up_through: datetime | None = None
+    ) -> AsyncGenerator[MarketBar, None]:
+        """The whole market a bar at a time; with ``after``, only bars opening later. When paced, the bars
+        opening at or before ``catch_up_through`` come without waiting (a resumed run's warm-up).
 
         A consumer that stops early should close the generator (``contextlib.aclosing``).
         """
         first = 0 if after is None else max(0, (after - self._start) // self._interval + 1)
+        through = -1 if catch_up_through is None else (catch_up_through - self._start) // self._interval
         wait = self._interval.total_seconds() / self._speed if self._speed else 0.0
         columns = {name: j for j, name in enumerate(self._feed.symbols())}
         perps = [_Perpetual(p, columns[u], self._interval) for p, u in self._perps.items()]
@@ -183,8 +189,8 @@ class SyntheticMarket:
         for block in self._feed.blocks():
             # Drawn for a whole block whatever is delivered, so the draws never depend on ``bars``/``after``.
             draws = rng.standard_normal((_BLOCK, 2 * len(perps) + len(options)))
-            if self._speed is None:
-                await self._sleep(0)  # a checkpoint, so a max-speed run can still be cancelled
+            if self._speed is None or block.first <= through:
+                await self._sleep(0)  # a checkpoint, so a run delivered at once can still be cancelled
             for row in range(len(block.close)):
                 index = block.first + row
                 close_time = self._start + self._interval * (index + 1)
@@ -199,7 +205,7 @@ class SyntheticMarket:
                 )
                 if index < first:
                     continue
-                if self._speed is not None:
+                if self._speed is not None and index > through:
                     await self._sleep(wait)
                 yield self._bar(close_time - self._interval, block, row, states, ivs)
 
