@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,21 +14,9 @@ import pytest
 from app.adapters.storage.sqlite import SqliteStorage
 from tests.conftest import ROOT
 from tests.services.perp_replay import perp_folder, perp_spec
+from tests.support.restarts import APP, killed_and_restarted, paper_args
 
-APP = [sys.executable, "-m", "app.cli"]
 KILLS = 6
-
-
-def run_args(home: Path, data: Path, spec: Path) -> list[str]:
-    run = ["run", "--paper", "--feed", "replay", "--speed", "max"]
-    return [*APP, *run, "--data", str(data), "--spec", str(spec), "--home", str(home)]
-
-
-def app_json(command: str, home: Path) -> dict:
-    out = subprocess.run(
-        [*APP, command, "--home", str(home), "--json"], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    return json.loads(out.stdout)
 
 
 def funding(home: Path) -> list[dict]:
@@ -44,35 +29,18 @@ def test_a_perpetual_run_killed_many_times_journals_its_funding_like_an_uninterr
     data = perp_folder(tmp_path)
     spec = tmp_path / "perp.json"
     spec.write_text(json.dumps(perp_spec().model_dump(mode="json", exclude_unset=True)))
-    rng = random.Random(20261202)
-    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    started = time.monotonic()
-    subprocess.run(run_args(whole, data, spec), check=True, capture_output=True, cwd=ROOT, timeout=600)
-    duration = time.monotonic() - started
 
-    kills = 0
-    for _ in range(KILLS):
-        proc = subprocess.Popen(
-            run_args(crashed, data, spec), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
-        )
-        try:
-            proc.wait(timeout=rng.uniform(0.3, 0.95) * duration)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        _, err = proc.communicate()
-        if proc.returncode == 0:
-            break
-        assert proc.returncode == -signal.SIGKILL, err.decode()
-    subprocess.run(run_args(crashed, data, spec), check=True, capture_output=True, cwd=ROOT, timeout=600)
+    kills, problems = killed_and_restarted(
+        lambda home: paper_args(home, data, [spec]), tmp_path, random.Random(20261202), kills=KILLS
+    )
 
+    assert not problems, "\n".join(problems)  # orders, trades, status and the rebuild as the whole run's
     assert kills >= 1
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
     paid = funding(crashed)
     assert len(paid) >= 4
     assert len({f["id"] for f in paid}) == len(paid), "a funding payment journaled twice"
     assert paid == funding(whole)
-    assert app_json("trades", crashed) == app_json("trades", whole)
-    assert app_json("status", crashed) == app_json("status", whole)
     rebuilt = subprocess.run(
         [*APP, "status", "--home", str(crashed), "--rebuild", "--json"],
         capture_output=True,
