@@ -284,5 +284,10 @@ class MemoryStorage:
         self._check_open()
         self._put(self._meta, key, value)
 
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        self._check_open()
+        for key, value in values.items():
+            self._put(self._meta, key, value)
+
     def close(self) -> None:
         self._closed = True

@@ -670,6 +670,17 @@ def test_an_event_field_json_cannot_hold_is_refused(store: Storage) -> None:
     assert list(store.events()) == []
 
 
+def test_several_meta_values_are_set_together_and_roll_back_together(store: Storage) -> None:
+    store.set_meta("a", "0")
+    store.set_metas({"a": "1", "b": "2"})
+    assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
+    with pytest.raises(Boom):
+        fail_inside_a_transaction(store, lambda: store.set_metas({"a": "9", "c": "3"}))
+    assert (store.get_meta("a"), store.get_meta("b"), store.get_meta("c")) == ("1", "2", None)
+    store.set_metas({})
+    assert store.get_meta("a") == "1"
+
+
 def test_meta_values_are_stored_replaced_and_missing_keys_are_none(store: Storage) -> None:
     assert store.get_meta("seed") is None
     store.set_meta("seed", "42")

@@ -130,6 +130,9 @@ class AppRuntime:
         self._credentials = {asset: tuple(names) for asset, names in (live_credentials or {}).items()}
         self._environ = os.environ if environ is None else environ
         self._resume_after: datetime | None = None
+        # Of the bars at _resume_after's time, the streams processed before the restart; None: all of them
+        # (a new run's history, or a store of an earlier version).
+        self._resumed_streams: frozenset[str] | None = None
         # The time of the last bar processed and the streams whose bar of that time were (see LAST_BAR_STREAMS_KEY).
         self._last_bar: datetime | None = None
         self._last_bar_streams: list[str] = []
@@ -166,9 +169,10 @@ class AppRuntime:
         else:
             self._resume_after, self._bars = resumed
             self._last_bar, last = self._resume_after, self._resume_after.isoformat()
-            # Written with the count; a store of an earlier version warms up on every bar of the last time.
             streams = self._storage.get_meta(LAST_BAR_STREAMS_KEY)
-            self._last_bar_streams = json.loads(streams) if streams is not None else []
+            if streams is not None:
+                self._last_bar_streams = json.loads(streams)
+                self._resumed_streams = frozenset(self._last_bar_streams)
         self._publisher.journal_seq = self._storage.append_event(
             self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
         )
@@ -216,10 +220,13 @@ class AppRuntime:
         if candle.ts != self._last_bar:
             self._last_bar, self._last_bar_streams = candle.ts, []
         self._last_bar_streams.append(_stream(candle))
-        with self._storage.transaction():
-            self._storage.set_meta(LAST_BAR_KEY, candle.ts.isoformat())
-            self._storage.set_meta(LAST_BAR_STREAMS_KEY, json.dumps(self._last_bar_streams))
-            self._storage.set_meta(BARS_KEY, str(self._bars + 1))
+        self._storage.set_metas(
+            {
+                LAST_BAR_KEY: candle.ts.isoformat(),
+                LAST_BAR_STREAMS_KEY: json.dumps(self._last_bar_streams),
+                BARS_KEY: str(self._bars + 1),
+            }
+        )
         self._bars += 1
         self._marks[candle.symbol] = close = to_decimal(candle.close)
         if self.events.has_subscribers:
@@ -294,9 +301,9 @@ class AppRuntime:
         resume = self._resume_after
         if resume is None or candle.ts > resume:
             return False
-        if candle.ts < resume or resume != self._last_bar or not self._last_bar_streams:
+        if candle.ts < resume or self._resumed_streams is None:
             return True
-        return _stream(candle) in self._last_bar_streams
+        return _stream(candle) in self._resumed_streams
 
     def _warm_up(self, candle: Candle) -> None:
         """A bar processed before a restart: teach venues and strategies its prices, trade nothing."""

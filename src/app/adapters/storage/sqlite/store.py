@@ -537,6 +537,15 @@ class SqliteStorage:
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     @_translated
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        if not values:
+            return
+        # One statement, so all or none without a savepoint; only placeholders are spliced in.
+        rows = ", ".join(["(?, ?)"] * len(values))
+        sql = f"INSERT OR REPLACE INTO meta (key, value) VALUES {rows}"  # noqa: S608
+        self._write(sql, [x for kv in values.items() for x in kv])
+
+    @_translated
     def close(self) -> None:
         """Close the file: a deferred transaction is committed, an open one rolled back. Closing twice is
         harmless."""
