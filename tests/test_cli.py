@@ -106,6 +106,23 @@ def test_a_spec_whose_symbol_is_not_in_the_data_is_refused(tmp_path):
     assert not home.exists()
 
 
+def test_a_file_named_after_the_spec_symbol_with_a_tag_is_traded_as_in_a_backtest(tmp_path):
+    data = tmp_path / "ETHBTC_binance.csv"
+    data.write_text("".join(ETHBTC.read_text().splitlines(keepends=True)[:1500]))
+    home = tmp_path / "home"
+
+    result = invoke(
+        "run", "--paper", "--feed", "replay", "--data", str(data), "--spec", str(SPEC),
+        "--home", str(home), "--speed", "max", "--status-every", "60",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "note: ETHBTC bars come from the series ETHBTC_binance" in result.output
+    trades = json.loads(invoke("trades", "--home", str(home), "--json").output)["trades"]
+    assert trades
+    assert {t["symbol"] for t in trades} == {"ETHBTC"}
+
+
 def test_status_on_an_empty_home_says_what_to_do(tmp_path):
     result = invoke("status", "--home", str(tmp_path / "nothing"))
 

@@ -10,6 +10,7 @@ from textual.widgets import Collapsible, TabbedContent
 
 from app.domain.registry import StrategyState
 from app.domain.values import Asset, OrderStatus
+from app.tui import OperatorApp
 from app.tui.screens.dialogs import ConfirmDialog, TypedConfirmDialog
 from app.tui.widgets.paper_pane import PaperPane
 from tests.tui.conftest import KEYS, Harness, journal, press_and_wait, screen_text, settle
@@ -238,3 +239,21 @@ def test_escape_in_the_typed_confirmation_changes_nothing(harness):
 
     assert not isinstance(harness.run(app, steps), TypedConfirmDialog)
     assert journal(harness, "live_refused") == []
+
+
+def test_the_notes_about_the_inputs_are_on_the_message_line_at_the_start(harness):
+    first = harness.app()
+    app = OperatorApp(
+        first.runtime,
+        home=harness.home,
+        who="alice",
+        notes=["ETHBTC bars come from the series ETHBTC_binance"],
+    )
+
+    async def steps(pilot):
+        return app.state.message, screen_text(app)
+
+    message, text = harness.run(app, steps)
+
+    assert message == "ETHBTC bars come from the series ETHBTC_binance"
+    assert "ETHBTC bars come from the series ETHBTC_binance" in text

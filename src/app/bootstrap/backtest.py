@@ -33,6 +33,7 @@ from app.bootstrap.funding import funding_file
 from app.bootstrap.paper import resolve_home
 from app.domain.errors import ValidationFailed
 from app.domain.resample import BarBatch, resample, timeframe_ns
+from app.domain.symbols import serves_symbol
 from app.domain.values import Asset
 from app.learning.strategies import StrategySpec, load_spec, warmup_bars
 from app.ports.bar_store import CacheEntry
@@ -74,11 +75,6 @@ class BacktestInputs:
     origin: str = ""
 
 
-def _serves_name(name: str, symbol: str) -> bool:
-    name, wanted = name.upper(), symbol.upper()
-    return name == wanted or (name.startswith(wanted) and name[len(wanted)] in "_-")
-
-
 def _candidate_files(folder: Path, symbol: str) -> list[Path]:
     files = [
         path
@@ -98,7 +94,7 @@ def _candidate_files(folder: Path, symbol: str) -> list[Path]:
 def _pick_series(spec: StrategySpec, data: Path) -> tuple[BarSeries, Path]:
     files = _candidate_files(data, spec.symbol) if data.is_dir() else [data]
     found = [(series, path) for path in files for series in load_bars(path).series]
-    named = [(s, p) for s, p in found if _serves_name(s.symbol, spec.symbol)]
+    named = [(s, p) for s, p in found if serves_symbol(s.symbol, spec.symbol)]
     if not named:
         have = ", ".join(sorted({s.symbol for s, _ in found})) or "none"
         raise ValidationFailed(str(data), [("", f"the data has no {spec.symbol} bars (it has {have})")])
@@ -150,7 +146,7 @@ def _nothing_cached(
         f" shorter timeframe that {spec.timeframe} is a multiple of ({have})."
     ]
     for other, other_cache in home_caches(home):
-        found = [e for e in other_cache.entries() if _serves_name(e.symbol, spec.symbol)]
+        found = [e for e in other_cache.entries() if serves_symbol(e.symbol, spec.symbol)]
         if other != market and found:
             lines.append(
                 f"{other_cache.root} has {_series(found)}, but {other} bars are another market's prices:"
@@ -175,7 +171,7 @@ def _pick_entry(
 ) -> CacheEntry:
     """The cached series to read: the spec's timeframe before a shorter one to resample, the spec's own
     symbol before one that serves it (``XRPUSDT_1h``), then the widest span inside the window [start, end)."""
-    serving = [e for e in cache.entries() if _serves_name(e.symbol, spec.symbol)]
+    serving = [e for e in cache.entries() if serves_symbol(e.symbol, spec.symbol)]
     step = timeframe_ns(spec.timeframe)
     usable = [
         e for e in serving if step % timeframe_ns(e.timeframe) == 0 and timeframe_ns(e.timeframe) <= step

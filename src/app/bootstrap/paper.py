@@ -102,6 +102,7 @@ class PaperRun:
     config: AppConfig
     specs: tuple[StrategySpec, ...]
     data: DataManager | None = None
+    notes: tuple[str, ...] = ()  # what the operator should know about the inputs (shown at the start)
 
     def close(self) -> None:
         if self.data is not None:
@@ -168,7 +169,13 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         funding_rates=funding,
     )
     return PaperRun(
-        runtime=wired.runtime, storage=storage, home=home, config=config, specs=specs, data=data_manager
+        runtime=wired.runtime,
+        storage=storage,
+        home=home,
+        config=config,
+        specs=specs,
+        data=data_manager,
+        notes=_feed_notes(feed),
     )
 
 
@@ -279,7 +286,9 @@ def _build_feed(
         if path is None:
             raise ValidationFailed("--data", [("", "the replay feed needs --data FILE|DIR")])
         speed = options.speed if options.speed_given else _config_speed(config.feeds.replay.speed)
-        feed: MarketData = ReplayFeed(path, speed=speed)
+        # A spec's symbol may come from a file named after it with a tag (BTCUSD_coinbase.csv for BTCUSD),
+        # as app backtest reads it.
+        feed: MarketData = ReplayFeed(path, speed=speed, wanted=[spec.symbol for spec in specs])
         return feed, specs or _default_specs(feed)
     if kind == "synthetic":
         synthetic = config.feeds.synthetic
@@ -300,6 +309,12 @@ def _build_feed(
         return live, specs or _default_specs(live, asset)
     msg = f"feed {kind!r} cannot drive a paper run: use synthetic, replay or bybit"
     raise ValidationFailed("--feed", [("", msg)])
+
+
+def _feed_notes(feed: MarketData) -> tuple[str, ...]:
+    if not isinstance(feed, ReplayFeed):
+        return ()
+    return tuple(f"{symbol} bars come from the series {name}" for name, symbol in feed.served().items())
 
 
 def _bar_cache(feed: MarketData, config: AppConfig, home: Path) -> BarStore | None:

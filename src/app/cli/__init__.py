@@ -44,6 +44,8 @@ def run(options: Any) -> None:
         click.echo(
             f"paper run: home {paper_run.home}, {len(paper_run.specs)} strategies{where}, Ctrl-C stops cleanly"
         )
+        for note in paper_run.notes:
+            click.echo(f"note: {note}")
         _run_headless(paper_run.runtime.run, paper_run.runtime.status, show)
 
 

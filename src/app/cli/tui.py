@@ -34,6 +34,7 @@ def tui(options: Any) -> None:
             home=paper_run.home,
             allocation_steps=allocation_steps(paper_run),
             handle_signals=True,
+            notes=paper_run.notes,
         )
         app.run()
     if app.failure is not None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from app.domain.values import Asset, Instrument
 
-__all__ = ["generic_instrument", "split_symbol"]
+__all__ = ["generic_instrument", "serves_symbol", "split_symbol"]
 
 # Longest first, so "USDT" wins over "USD" and "BUSD" over "USD".
 _QUOTES = (
@@ -26,6 +26,13 @@ _QUOTES = (
     "ETH",
     "BNB",
 )
+
+
+def serves_symbol(name: str, symbol: str) -> bool:
+    """Whether data named ``name`` holds ``symbol``'s bars: the symbol itself, or the symbol followed by ``_``
+    or ``-`` and a tag (``BTCUSD_coinbase``, ``ETHBTC-5m``); case does not matter."""
+    name, wanted = name.upper(), symbol.upper()
+    return name == wanted or (name.startswith(wanted) and name[len(wanted) : len(wanted) + 1] in ("_", "-"))
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import signal
 import time
 import webbrowser
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -85,6 +85,7 @@ class OperatorApp(App[None]):
         open_path: Callable[[Path], None] = _open_in_browser,
         handle_signals: bool = False,
         event_capacity: int = 8192,
+        notes: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.runtime = runtime
@@ -96,6 +97,7 @@ class OperatorApp(App[None]):
         self.state = OperatorState()
         self.selected_asset = Asset.SPOT
         self.bridge = ServiceBridge(runtime, self.post_message, capacity=event_capacity)
+        self.notes = tuple(notes)  # about the inputs, shown on the message line at the start
         self.services_ready = asyncio.Event()
         self.run_finished = asyncio.Event()
         self.actions_done = 0
@@ -116,6 +118,8 @@ class OperatorApp(App[None]):
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, lambda: self.call_next(self.action_quit))
         self.bridge.start(host_uses_signal_set_wakeup_fd=self.handle_signals)
+        if self.notes:
+            self.say("; ".join(self.notes))
         self.run_worker(self._supervise(), name="services", exit_on_error=False)
 
     async def _supervise(self) -> None:

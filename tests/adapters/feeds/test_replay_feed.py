@@ -156,6 +156,44 @@ def test_two_files_with_the_same_symbol_are_refused(tmp_path: Path) -> None:
         ReplayFeed(tmp_path)
 
 
+def test_a_wanted_symbol_is_served_by_the_series_named_after_it_with_a_tag(tmp_path: Path) -> None:
+    _write(tmp_path, "BTCUSD_coinbase.csv", [0, 5])
+    _write(tmp_path, "AAA.csv", [0, 5])
+
+    feed = ReplayFeed(tmp_path, wanted=["BTCUSD", "AAA"])
+
+    assert feed.symbols() == ("AAA", "BTCUSD")
+    assert feed.timeframe("BTCUSD") == "5m"
+    assert feed.served() == {"BTCUSD_coinbase": "BTCUSD"}
+    assert [c.symbol for c in _collect(feed)] == ["AAA", "BTCUSD", "AAA", "BTCUSD"]
+
+
+def test_a_series_of_the_wanted_name_wins_over_a_tagged_one(tmp_path: Path) -> None:
+    _write(tmp_path, "BTCUSD.csv", [0, 5])
+    _write(tmp_path, "BTCUSD_kraken.csv", [0, 5])
+
+    feed = ReplayFeed(tmp_path, wanted=["BTCUSD"])
+
+    assert (feed.symbols(), feed.served()) == (("BTCUSD", "BTCUSD_kraken"), {})
+
+
+@pytest.mark.parametrize("name", ["BTCUSDT.csv", "XBTCUSD_coinbase.csv", "BTC.csv"])
+def test_a_name_that_only_resembles_the_wanted_symbol_does_not_serve_it(tmp_path: Path, name: str) -> None:
+    _write(tmp_path, name, [0, 5])
+
+    feed = ReplayFeed(tmp_path, wanted=["BTCUSD"])
+
+    assert (feed.symbols(), feed.served()) == ((name.removesuffix(".csv"),), {})
+
+
+def test_several_tagged_series_for_one_wanted_symbol_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "BTCUSD_coinbase.csv", [0, 5])
+    _write(tmp_path, "BTCUSD-kraken.csv", [0, 5])
+
+    with pytest.raises(DataError, match="several series could serve BTCUSD: BTCUSD-kraken, BTCUSD_coinbase"):
+        ReplayFeed(tmp_path, wanted=["BTCUSD"])
+
+
 def test_a_folder_without_data_files_is_refused(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("nothing here")
 

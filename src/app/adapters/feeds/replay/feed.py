@@ -13,16 +13,18 @@ timestamp arrive together, without sleeps between them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, final
 
+import attrs
 import numpy as np
 import pandas as pd
 import trio
 
 from app.adapters.feeds.replay.reader import SUPPORTED_SUFFIXES, BarSeries, DataReport, load_bars
+from app.domain.symbols import serves_symbol
 from app.domain.timeframes import parse_timeframe
 from app.domain.values import Candle
 from app.ports.errors import DataError
@@ -45,10 +47,13 @@ class ReplayFeed:
         speed: None for as fast as possible, else N times real time.
         sleep: how to wait when paced (default ``trio.sleep``); tests pass a fake or run under MockClock.
         start: first bar time to deliver (inclusive); end: bars from ``end`` on are left out.
+        wanted: the symbols to be traded. One that no file gives exactly is served by the one series named
+            after it with a tag (``BTCUSD_coinbase.csv`` serves ``BTCUSD``, as in ``app backtest``), which the
+            feed then delivers under the wanted name (``served()`` says which).
 
     Raises:
-        DataError: a file is missing, unreadable or structurally bad, a folder holds no data file, or two
-            files give the same symbol.
+        DataError: a file is missing, unreadable or structurally bad, a folder holds no data file, two
+            files give the same symbol, or several series could serve a wanted symbol.
     """
 
     def __init__(
@@ -59,13 +64,17 @@ class ReplayFeed:
         sleep: Sleep | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        wanted: Sequence[str] = (),
     ) -> None:
         if speed is not None and not speed > 0:
             msg = f"speed must be positive (or None for as fast as possible), got {speed}"
             raise ValueError(msg)
         self._speed = speed
         self._sleep: Sleep = sleep or trio.sleep
-        series = sorted(_load_all(_data_files(source)), key=lambda one: one.symbol)
+        loaded = _load_all(_data_files(source))
+        self._served = _served(wanted, [one.symbol for one in loaded])
+        renamed = [attrs.evolve(one, symbol=self._served.get(one.symbol, one.symbol)) for one in loaded]
+        series = sorted(renamed, key=lambda one: one.symbol)
         self._names = [one.symbol for one in series]
         self._timeframes = [one.timeframe for one in series]
         self._reports = tuple(one.report for one in series)
@@ -78,6 +87,10 @@ class ReplayFeed:
     def symbols(self) -> Sequence[str]:
         """The symbols, sorted."""
         return tuple(self._names)
+
+    def served(self) -> Mapping[str, str]:
+        """The wanted symbols delivered from a series of another name: {series name: symbol delivered as}."""
+        return dict(self._served)
 
     def timeframe(self, symbol: str) -> str:
         """The symbol's timeframe (from its file name or bar spacing)."""
@@ -182,6 +195,21 @@ def _data_files(source: Path | Sequence[Path]) -> list[Path]:
         msg = "no data files given"
         raise DataError(msg)
     return files
+
+
+def _served(wanted: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+    """{series name: wanted symbol} for each wanted symbol no series has by name, served by a tagged one."""
+    served: dict[str, str] = {}
+    for symbol in dict.fromkeys(wanted):
+        if symbol in names:
+            continue
+        tagged = [n for n in names if serves_symbol(n, symbol) and n not in wanted and n not in served]
+        if len(tagged) > 1:
+            msg = f"several series could serve {symbol}: {', '.join(tagged)}; pass one of their files"
+            raise DataError(msg)
+        if tagged:
+            served[tagged[0]] = symbol
+    return served
 
 
 def _load_all(files: Sequence[Path]) -> list[BarSeries]:
