@@ -175,7 +175,7 @@ def build_paper_run(options: PaperRunOptions, on_status: Callable[[RunStatus], N
         config=config,
         specs=specs,
         data=data_manager,
-        notes=_feed_notes(feed),
+        notes=_feed_notes(feed) + _shared_position_notes(specs),
     )
 
 
@@ -315,6 +315,20 @@ def _feed_notes(feed: MarketData) -> tuple[str, ...]:
     if not isinstance(feed, ReplayFeed):
         return ()
     return tuple(f"{symbol} bars come from the series {name}" for name, symbol in feed.served().items())
+
+
+def _shared_position_notes(specs: Sequence[StrategySpec]) -> tuple[str, ...]:
+    """Specs that trade one symbol of one asset share its netted position at the venue (one per symbol, as
+    on Bybit's one-way accounts): while one of them holds it, the others' entries are skipped."""
+    sharing: dict[tuple[str, str], list[str]] = {}
+    for spec in specs:
+        sharing.setdefault((spec.asset.value, spec.symbol), []).append(spec.id)
+    return tuple(
+        f"{symbol} ({asset}) is traded by {', '.join(ids)}: one netted position per symbol, so while one of "
+        "them holds it the others' entries are skipped"
+        for (asset, symbol), ids in sharing.items()
+        if len(ids) > 1
+    )
 
 
 def _bar_cache(feed: MarketData, config: AppConfig, home: Path) -> BarStore | None:

@@ -123,7 +123,16 @@ class TradeExecutor:
 
     def _decide(self, signal: BarSignal, position: Position | None, price: Decimal) -> OrderRequest | None:
         if position is not None and position.strategy_id not in ("", self.spec.id):
-            return None  # another strategy holds this symbol: the scheduler's business, not ours
+            # Another strategy holds this symbol's netted position: this one stays out until it is flat.
+            if signal.long_entry or signal.short_entry:
+                log.info(
+                    "entry skipped",
+                    extra={
+                        "strategy_id": self.spec.id,
+                        "reason": f"{self.spec.symbol} is held by {position.strategy_id}",
+                    },
+                )
+            return None
         if position is not None and position.qty > 0 and signal.long_exit:
             return self._exit(position, price)
         if position is not None and position.qty < 0 and signal.short_exit:
