@@ -3,10 +3,12 @@
 deferred transaction that commits with the next write), with SQLite persistence on (WAL,
 synchronous=NORMAL, a real file) and off (the in-memory store), measured in the same run; the ratio is what
 durability costs. Each run is timed on a settled heap, as ``app run`` and ``app tui`` run
-(app.bootstrap.heap). Orders are placed as the runtime places them: ``place_orders`` with the orders of as
-many strategies decided on the same bar (one commit per batch); a batch of 1 is ``place_order``, one commit
-per order. Several batch sizes are measured (``--batch 1,5,10``). An order's latency is its whole batch's:
-none is answered before the batch is, so a larger batch trades latency for throughput.
+(app.bootstrap.heap). A batch of 1 is ``place_order``, one commit per order: how the runtime places orders,
+since it acts on one symbol's bar at a time and strategies of a symbol share its netted position (only one
+of them enters it on a bar). Larger batches are ``place_orders`` with several strategies' orders decided
+together (one commit per batch), the router's path for orders decided at once. Several batch sizes are
+measured (``--batch 1,5,10``). An order's latency is its whole batch's: none is answered before the batch is,
+so a larger batch trades latency for throughput.
 
 Run: .venv/bin/python bench/order_pipeline.py [--orders N] [--batch 1,5,10] [--rounds R]
 Target (issue 4): >= 5,000 orders/s and p99 <= 2 ms with persistence on; the verdict is given per batch size.
