@@ -123,6 +123,23 @@ def test_a_file_named_after_the_spec_symbol_with_a_tag_is_traded_as_in_a_backtes
     assert {t["symbol"] for t in trades} == {"ETHBTC"}
 
 
+def test_the_futures_folder_replays_the_spec_timeframe_and_charges_the_funding_beside_it(tmp_path):
+    home = tmp_path / "home"
+
+    result = invoke(
+        "run", "--paper", "--feed", "replay", "--data", str(SHARED_DATA / "crypto_futures"),
+        "--spec", str(ROOT / "config" / "specs" / "ema_trend_short.yaml"), "--home", str(home), "--speed", "max",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: not replayed: XRPUSDT_5m.csv (XRPUSDT 5m; XRPUSDT_1h.csv has the wanted 1h)" in result.output
+    )
+    assert "note: not replayed: XRPUSDT_8h_funding.csv (funding data, not traded prices)" in result.output
+    (futures,) = json.loads(invoke("status", "--home", str(home), "--json").output)["assets"]
+    assert futures["funding_payments"] > 0
+
+
 def test_status_on_an_empty_home_says_what_to_do(tmp_path):
     result = invoke("status", "--home", str(tmp_path / "nothing"))
 

@@ -52,6 +52,17 @@ def test_importing_a_folder_caches_every_symbol_and_reports_each(tmp_path: Path)
     )
 
 
+def test_importing_the_futures_folder_leaves_out_its_funding_and_mark_files(tmp_path: Path) -> None:
+    result = invoke(
+        data, "import", str(SHARED_DATA / "crypto_futures"), "--market", "linear", "--home", str(tmp_path)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "left out: XRPUSDT_8h_funding.csv (funding data, not traded prices)" in result.output
+    assert "left out: XRPUSDT_1h_mark.csv (mark data, not traded prices)" in result.output
+    assert [p.name for p in (tmp_path / "cache" / "linear").iterdir()] == ["XRPUSDT"]
+
+
 def test_an_import_reports_what_was_repaired_or_dropped(tmp_path: Path) -> None:
     source = tmp_path / "XRPUSDT.csv"
     source.write_text(

@@ -17,6 +17,9 @@ def test_q_stops_the_running_services_cleanly_and_exits(harness):
     async def main():
         async with app.run_test(size=(100, 40)) as pilot:
             await asyncio.wait_for(app.services_ready.wait(), 30)
+            await asyncio.wait_for(
+                _first_bar(app), 30
+            )  # a paced bar takes 0.1 s: stop in the middle of the run
             await pilot.press("q")
         return app.return_code
 
@@ -24,6 +27,11 @@ def test_q_stops_the_running_services_cleanly_and_exits(harness):
     [stopped] = journal(harness, "run_stopped")
     assert 0 < stopped["bars"] < 5760
     assert not app.bridge.running
+
+
+async def _first_bar(app) -> None:
+    while app.runtime.status().bars == 0:  # noqa: ASYNC110 (a count kept on the trio side: polled)
+        await asyncio.sleep(0.01)
 
 
 def test_question_mark_lists_every_key_binding(harness):

@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, BarSeries, load_bars
+from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, BarSeries, load_bars, not_traded_prices
 from app.adapters.storage.parquet import ParquetBarCache
 from app.bootstrap.bar_cache import home_cache, home_caches, market_of_asset
 from app.bootstrap.funding import funding_file
@@ -43,8 +43,6 @@ from app.services.config_schema import AppConfig
 from app.services.validation.bars import BarData
 
 __all__ = ["BacktestInputs", "BacktestRequest", "load_backtest_inputs"]
-
-_NOT_PRICES = ("funding", "mark", "index")
 
 
 @final
@@ -83,7 +81,7 @@ def _candidate_files(folder: Path, symbol: str) -> list[Path]:
         and not path.name.startswith(".")
         and path.suffix.lower() in SUPPORTED_SUFFIXES
         and path.stem.upper().startswith(symbol.upper())
-        and not any(word in path.stem.lower() for word in _NOT_PRICES)
+        and not_traded_prices(path) is None
     ]
     if not files:
         msg = f"{folder}: no data file for {symbol} (file names must start with the symbol)"

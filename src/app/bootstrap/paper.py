@@ -286,9 +286,12 @@ def _build_feed(
         if path is None:
             raise ValidationFailed("--data", [("", "the replay feed needs --data FILE|DIR")])
         speed = options.speed if options.speed_given else _config_speed(config.feeds.replay.speed)
-        # A spec's symbol may come from a file named after it with a tag (BTCUSD_coinbase.csv for BTCUSD),
-        # as app backtest reads it.
-        feed: MarketData = ReplayFeed(path, speed=speed, wanted=[spec.symbol for spec in specs])
+        # As app backtest reads its data: a spec's symbol may come from a file named after it with a tag
+        # (BTCUSD_coinbase.csv for BTCUSD),
+        # and of several files of one symbol, the one at the spec's timeframe.
+        feed: MarketData = ReplayFeed(
+            path, speed=speed, wanted={spec.symbol: spec.timeframe for spec in specs}
+        )
         return feed, specs or _default_specs(feed)
     if kind == "synthetic":
         synthetic = config.feeds.synthetic
@@ -314,7 +317,8 @@ def _build_feed(
 def _feed_notes(feed: MarketData) -> tuple[str, ...]:
     if not isinstance(feed, ReplayFeed):
         return ()
-    return tuple(f"{symbol} bars come from the series {name}" for name, symbol in feed.served().items())
+    served = [f"{symbol} bars come from the series {name}" for name, symbol in feed.served().items()]
+    return (*served, *(f"not replayed: {why}" for why in feed.left_out()))
 
 
 def _shared_position_notes(specs: Sequence[StrategySpec]) -> tuple[str, ...]:

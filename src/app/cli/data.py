@@ -55,13 +55,13 @@ def import_(src: Path, market: str, home: Path | None, config_path: Path | None)
     backtest of a spot spec would read them as spot prices. CSV, Parquet, Feather, freqtrade
     (PAIR-TIMEFRAME.feather/.json) and trades files are read; rows are repaired or dropped by the replay
     reader's rules. A file that cannot be read is named and skipped (the others are imported; the exit
-    status is then 2).
+    status is then 2). A folder's funding, mark and index files are left out (and listed).
     """
     from app.bootstrap.data import data_files, open_cache
     from app.ports.errors import DataError
 
     with bad_input_exits():
-        files = data_files(src)
+        files, left_out = data_files(src)
         cache = open_cache(home, market, config_path)
         lines: list[str] = []
         failed: list[str] = []
@@ -75,6 +75,8 @@ def import_(src: Path, market: str, home: Path | None, config_path: Path | None)
                     failed.append(f"error: {e}")
     for line in lines:
         click.echo(line)
+    for why in left_out:
+        click.echo(f"left out: {why}")
     click.echo(f"cache: {cache.root} (market {market})")
     if failed:
         fail([*failed, f"{len(failed)} of {len(files)} file(s) not imported"])

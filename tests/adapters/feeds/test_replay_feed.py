@@ -160,7 +160,7 @@ def test_a_wanted_symbol_is_served_by_the_series_named_after_it_with_a_tag(tmp_p
     _write(tmp_path, "BTCUSD_coinbase.csv", [0, 5])
     _write(tmp_path, "AAA.csv", [0, 5])
 
-    feed = ReplayFeed(tmp_path, wanted=["BTCUSD", "AAA"])
+    feed = ReplayFeed(tmp_path, wanted={"BTCUSD": "5m", "AAA": "5m"})
 
     assert feed.symbols() == ("AAA", "BTCUSD")
     assert feed.timeframe("BTCUSD") == "5m"
@@ -172,7 +172,7 @@ def test_a_series_of_the_wanted_name_wins_over_a_tagged_one(tmp_path: Path) -> N
     _write(tmp_path, "BTCUSD.csv", [0, 5])
     _write(tmp_path, "BTCUSD_kraken.csv", [0, 5])
 
-    feed = ReplayFeed(tmp_path, wanted=["BTCUSD"])
+    feed = ReplayFeed(tmp_path, wanted={"BTCUSD": "5m"})
 
     assert (feed.symbols(), feed.served()) == (("BTCUSD", "BTCUSD_kraken"), {})
 
@@ -181,7 +181,7 @@ def test_a_series_of_the_wanted_name_wins_over_a_tagged_one(tmp_path: Path) -> N
 def test_a_name_that_only_resembles_the_wanted_symbol_does_not_serve_it(tmp_path: Path, name: str) -> None:
     _write(tmp_path, name, [0, 5])
 
-    feed = ReplayFeed(tmp_path, wanted=["BTCUSD"])
+    feed = ReplayFeed(tmp_path, wanted={"BTCUSD": "5m"})
 
     assert (feed.symbols(), feed.served()) == ((name.removesuffix(".csv"),), {})
 
@@ -191,7 +191,69 @@ def test_several_tagged_series_for_one_wanted_symbol_are_refused(tmp_path: Path)
     _write(tmp_path, "BTCUSD-kraken.csv", [0, 5])
 
     with pytest.raises(DataError, match="several series could serve BTCUSD: BTCUSD-kraken, BTCUSD_coinbase"):
-        ReplayFeed(tmp_path, wanted=["BTCUSD"])
+        ReplayFeed(tmp_path, wanted={"BTCUSD": "5m"})
+
+
+def _write_hours(folder: Path, name: str, hours: list[int]) -> Path:
+    lines = [f"{(T0 + timedelta(hours=h)).isoformat()},1,1,1,1,1" for h in hours]
+    path = folder / name
+    path.write_text("\n".join([HEADER, *lines]) + "\n")
+    return path
+
+
+def test_of_two_files_of_one_symbol_the_wanted_timeframe_is_read_and_the_other_left_out(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, "XRPUSDT_5m.csv", [0, 5, 10])
+    _write_hours(tmp_path, "XRPUSDT_1h.csv", [0, 1])
+
+    feed = ReplayFeed(tmp_path, wanted={"XRPUSDT": "1h"})
+
+    assert (feed.symbols(), feed.timeframe("XRPUSDT"), len(feed)) == (("XRPUSDT",), "1h", 2)
+    assert feed.left_out() == ("XRPUSDT_5m.csv (XRPUSDT 5m; XRPUSDT_1h.csv has the wanted 1h)",)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "why"),
+    [({}, "symbol XRPUSDT is already read from"), ({"XRPUSDT": "4h"}, "none has the wanted timeframe 4h")],
+)
+def test_two_files_of_one_symbol_without_one_at_the_wanted_timeframe_are_refused(
+    tmp_path: Path, wanted: dict[str, str], why: str
+) -> None:
+    _write(tmp_path, "XRPUSDT_5m.csv", [0, 5, 10])
+    _write_hours(tmp_path, "XRPUSDT_1h.csv", [0, 1])
+
+    with pytest.raises(DataError, match=why):
+        ReplayFeed(tmp_path, wanted=wanted)
+
+
+def test_a_folder_leaves_out_its_funding_mark_and_index_files(tmp_path: Path) -> None:
+    _write_hours(tmp_path, "XRPUSDT_1h.csv", [0, 1])
+    _write_hours(tmp_path, "XRPUSDT_1h_mark.csv", [0, 1])
+    _write_hours(tmp_path, "XRPUSDT-index.csv", [0, 1])
+    (tmp_path / "XRPUSDT_8h_funding.csv").write_text("timestamp,funding_rate\n2024-01-01T00:00:00Z,0.0001\n")
+
+    feed = ReplayFeed(tmp_path)
+
+    assert feed.symbols() == ("XRPUSDT",)
+    assert feed.left_out() == (
+        "XRPUSDT-index.csv (index data, not traded prices)",
+        "XRPUSDT_1h_mark.csv (mark data, not traded prices)",
+        "XRPUSDT_8h_funding.csv (funding data, not traded prices)",
+    )
+
+
+def test_the_shared_futures_folder_replays_the_wanted_timeframe() -> None:
+    feed = ReplayFeed(DATA / "crypto_futures", wanted={"XRPUSDT": "1h"})
+
+    assert (feed.symbols(), feed.timeframe("XRPUSDT")) == (("XRPUSDT",), "1h")
+    assert len(feed.left_out()) == 3
+
+
+def test_a_file_given_by_name_is_read_whatever_its_name_says(tmp_path: Path) -> None:
+    path = _write_hours(tmp_path, "XRPUSDT_1h_mark.csv", [0, 1])
+
+    assert ReplayFeed(path).symbols() == ("XRPUSDT_1h_mark",)
 
 
 def test_a_folder_without_data_files_is_refused(tmp_path: Path) -> None:

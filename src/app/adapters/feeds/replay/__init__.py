@@ -7,6 +7,15 @@ from app.adapters.feeds.replay.reader import (
     DataReport,
     LoadResult,
     load_bars,
+    not_traded_prices,
 )
 
-__all__ = ["SUPPORTED_SUFFIXES", "BarSeries", "DataReport", "LoadResult", "ReplayFeed", "load_bars"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "BarSeries",
+    "DataReport",
+    "LoadResult",
+    "ReplayFeed",
+    "load_bars",
+    "not_traded_prices",
+]

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 import trio
 
-from app.adapters.feeds.replay.reader import SUPPORTED_SUFFIXES, BarSeries, DataReport, load_bars
+from app.adapters.feeds.replay.reader import (
+    SUPPORTED_SUFFIXES,
+    BarSeries,
+    DataReport,
+    load_bars,
+    not_traded_prices,
+)
 from app.domain.symbols import serves_symbol
 from app.domain.timeframes import parse_timeframe
 from app.domain.values import Candle
@@ -47,13 +53,19 @@ class ReplayFeed:
         speed: None for as fast as possible, else N times real time.
         sleep: how to wait when paced (default ``trio.sleep``); tests pass a fake or run under MockClock.
         start: first bar time to deliver (inclusive); end: bars from ``end`` on are left out.
-        wanted: the symbols to be traded. One that no file gives exactly is served by the one series named
-            after it with a tag (``BTCUSD_coinbase.csv`` serves ``BTCUSD``, as in ``app backtest``), which the
-            feed then delivers under the wanted name (``served()`` says which).
+        wanted: the symbols to be traded and the timeframe each is wanted at, as ``app backtest`` picks its
+            file: a symbol that no file gives exactly is served by the one series named after it with a tag
+            (``BTCUSD_coinbase.csv`` serves ``BTCUSD``), delivered under the wanted name (``served()`` says
+            which); of several files giving one symbol (``XRPUSDT_1h.csv`` and ``XRPUSDT_5m.csv``), the one
+            at the wanted timeframe is read and the others left out (``left_out()``).
+
+    A folder's files that its names tag as no traded prices (``XRPUSDT_8h_funding.csv``, ``..._mark.csv``,
+    ``..._index.csv``) are left out too: funding rates are read by the funding loader.
 
     Raises:
         DataError: a file is missing, unreadable or structurally bad, a folder holds no data file, two
-            files give the same symbol, or several series could serve a wanted symbol.
+            files give the same symbol (and no wanted timeframe picks one), or several series could serve a
+            wanted symbol.
     """
 
     def __init__(
@@ -64,15 +76,18 @@ class ReplayFeed:
         sleep: Sleep | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
-        wanted: Sequence[str] = (),
+        wanted: Mapping[str, str] | None = None,
     ) -> None:
         if speed is not None and not speed > 0:
             msg = f"speed must be positive (or None for as fast as possible), got {speed}"
             raise ValueError(msg)
         self._speed = speed
         self._sleep: Sleep = sleep or trio.sleep
-        loaded = _load_all(_data_files(source))
-        self._served = _served(wanted, [one.symbol for one in loaded])
+        wanted = wanted or {}
+        files, left_out = _data_files(source)
+        loaded, other_timeframes = _load_all(files, wanted)
+        self._left_out = left_out + other_timeframes
+        self._served = _served(list(wanted), [one.symbol for one in loaded])
         renamed = [attrs.evolve(one, symbol=self._served.get(one.symbol, one.symbol)) for one in loaded]
         series = sorted(renamed, key=lambda one: one.symbol)
         self._names = [one.symbol for one in series]
@@ -91,6 +106,10 @@ class ReplayFeed:
     def served(self) -> Mapping[str, str]:
         """The wanted symbols delivered from a series of another name: {series name: symbol delivered as}."""
         return dict(self._served)
+
+    def left_out(self) -> tuple[str, ...]:
+        """The files not replayed, each with why (a folder's funding or mark file, a symbol's other timeframe)."""
+        return self._left_out
 
     def timeframe(self, symbol: str) -> str:
         """The symbol's timeframe (from its file name or bar spacing)."""
@@ -175,9 +194,11 @@ def _to_ns(moment: datetime | None, name: str) -> int | None:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _data_files(source: Path | Sequence[Path]) -> list[Path]:
+def _data_files(source: Path | Sequence[Path]) -> tuple[list[Path], tuple[str, ...]]:
+    """The files to read, and the folder files left out as no traded prices (each with why)."""
     sources: Iterable[Path] = [source] if isinstance(source, str | Path) else source
     files: list[Path] = []
+    left_out: list[str] = []
     for item in map(Path, sources):
         if item.is_dir():
             found = sorted(
@@ -185,16 +206,20 @@ def _data_files(source: Path | Sequence[Path]) -> list[Path]:
                 for p in item.iterdir()
                 if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
             )
-            if not found:
-                msg = f"{item}: no data files (expected {', '.join(SUPPORTED_SUFFIXES)})"
+            prices = [p for p in found if not_traded_prices(p) is None]
+            left_out += [
+                f"{p.name} ({not_traded_prices(p)} data, not traded prices)" for p in found if p not in prices
+            ]
+            if not prices:
+                msg = f"{item}: no data files (expected {', '.join(SUPPORTED_SUFFIXES)} files of bars or trades)"
                 raise DataError(msg)
-            files.extend(found)
+            files.extend(prices)
         else:
             files.append(item)  # load_bars names a missing file or an unknown suffix
     if not files:
         msg = "no data files given"
         raise DataError(msg)
-    return files
+    return files, tuple(left_out)
 
 
 def _served(wanted: Sequence[str], names: Sequence[str]) -> dict[str, str]:
@@ -212,14 +237,31 @@ def _served(wanted: Sequence[str], names: Sequence[str]) -> dict[str, str]:
     return served
 
 
-def _load_all(files: Sequence[Path]) -> list[BarSeries]:
-    series: list[BarSeries] = []
-    origin: dict[str, Path] = {}
+def _load_all(files: Sequence[Path], wanted: Mapping[str, str]) -> tuple[list[BarSeries], tuple[str, ...]]:
+    """Every file's series; of several giving one symbol, the one at its wanted timeframe (the others are
+    left out, each with why)."""
+    found: dict[str, list[tuple[BarSeries, Path]]] = {}
     for path in files:
         for one in load_bars(path).series:
-            if one.symbol in origin:
-                msg = f"{path}: symbol {one.symbol} is already read from {origin[one.symbol]}"
-                raise DataError(msg)
-            origin[one.symbol] = path
-            series.append(one)
-    return series
+            found.setdefault(one.symbol, []).append((one, path))
+    series: list[BarSeries] = []
+    left_out: list[str] = []
+    for symbol, candidates in found.items():
+        picked = candidates
+        if len(candidates) > 1 and symbol in wanted:
+            picked = [(one, path) for one, path in candidates if one.timeframe == wanted[symbol]]
+        if len(picked) != 1:
+            (_, first), (_, second) = candidates[:2]
+            msg = f"{second}: symbol {symbol} is already read from {first}"
+            if symbol in wanted:
+                has = "none has" if not picked else "several have"
+                msg += f" ({has} the wanted timeframe {wanted[symbol]}: pass one file)"
+            raise DataError(msg)
+        (chosen, chosen_path), *_ = picked
+        series.append(chosen)
+        left_out += [
+            f"{path.name} ({symbol} {one.timeframe}; {chosen_path.name} has the wanted {chosen.timeframe})"
+            for one, path in candidates
+            if path != chosen_path
+        ]
+    return series, tuple(left_out)

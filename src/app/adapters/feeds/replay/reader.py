@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from app.domain.timeframes import format_timeframe, parse_timeframe
 from app.ports.errors import DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "BarSeries", "DataReport", "LoadResult", "load_bars"]
+__all__ = ["SUPPORTED_SUFFIXES", "BarSeries", "DataReport", "LoadResult", "load_bars", "not_traded_prices"]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -61,8 +61,18 @@ _FREQTRADE_NAME: Final = re.compile(
 )
 # ``XRPUSDT_5m.csv``: a symbol and the bar size, as many downloads name their files.
 _SYMBOL_TIMEFRAME_NAME: Final = re.compile(r"^(?P<symbol>[A-Za-z0-9]+)[_-](?P<tf>\d+[smhdw])$")
+# Files beside a symbol's bars that are not its traded prices: ``XRPUSDT_8h_funding.csv`` (funding rates,
+# read by the funding loader), ``XRPUSDT_1h_mark.csv`` (mark prices), an index price series.
+_NOT_TRADED_TAGS: Final = frozenset({"funding", "mark", "index"})
 _MINUTE_NS: Final = 60 * 10**9
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def not_traded_prices(path: Path) -> str | None:
+    """What the file holds when its name tags it as something other than the symbol's traded prices
+    (``funding``, ``mark``, ``index`` after the symbol: ``XRPUSDT_8h_funding.csv``), else None."""
+    tags = re.split(r"[_-]", path.stem.lower())[1:]
+    return next((tag for tag in tags if tag in _NOT_TRADED_TAGS), None)
 
 
 @final
