@@ -241,19 +241,18 @@ def test_escape_in_the_typed_confirmation_changes_nothing(harness):
     assert journal(harness, "live_refused") == []
 
 
-def test_the_notes_about_the_inputs_are_on_the_message_line_at_the_start(harness):
+def test_the_notes_about_the_inputs_are_on_the_message_line_and_each_a_notification(harness):
     first = harness.app()
-    app = OperatorApp(
-        first.runtime,
-        home=harness.home,
-        who="alice",
-        notes=["ETHBTC bars come from the series ETHBTC_binance"],
-    )
+    notes = [
+        "ETHBTC bars come from the series ETHBTC_binance",
+        "not replayed: ETHBTC_1h.csv (ETHBTC 1h; ETHBTC_binance.csv has the wanted 5m)",
+    ]
+    app = OperatorApp(first.runtime, home=harness.home, who="alice", notes=notes)
 
     async def steps(pilot):
-        return app.state.message, screen_text(app)
+        return app.state.message, [(n.title, n.message) for n in app._notifications]
 
-    message, text = harness.run(app, steps)
+    message, notifications = harness.run(app, steps)
 
-    assert message == "ETHBTC bars come from the series ETHBTC_binance"
-    assert "ETHBTC bars come from the series ETHBTC_binance" in text
+    assert message == "; ".join(notes)
+    assert notifications == [("about the inputs", note) for note in notes]

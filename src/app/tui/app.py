@@ -42,6 +42,7 @@ __all__ = ["OperatorApp"]
 
 REFRESH_S = 0.1
 BUSY_REFRESH_S = 0.5
+NOTE_TOAST_S = 15.0  # seconds a note about the inputs stays on screen
 """Redraw at most every REFRESH_S; every BUSY_REFRESH_S while bars stream faster than that (a max-speed
 replay), so drawing leaves the trading loop most of the time."""
 DEFAULT_STEP = Decimal(100)
@@ -119,7 +120,10 @@ class OperatorApp(App[None]):
                 loop.add_signal_handler(sig, lambda: self.call_next(self.action_quit))
         self.bridge.start(host_uses_signal_set_wakeup_fd=self.handle_signals)
         if self.notes:
+            # The message line holds one line: each note is also a notification, wrapped whole.
             self.say("; ".join(self.notes))
+            for note in self.notes:
+                self.notify(note, title="about the inputs", timeout=NOTE_TOAST_S)
         self.run_worker(self._supervise(), name="services", exit_on_error=False)
 
     async def _supervise(self) -> None:
