@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from app.adapters.feeds.bybit import AsyncBybitPublicClient, BybitClientConfig, BybitFeed, BybitPublicClient
-from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, load_bars, not_traded_prices
+from app.adapters.feeds.replay import folder_data_files, load_bars
 from app.adapters.storage.parquet import ParquetBarCache
 from app.bootstrap.bar_cache import cache_folder, home_cache, home_caches, market_of_category
 from app.bootstrap.paper import resolve_home
@@ -66,31 +66,20 @@ def open_caches(
     return cache_folder(resolved), home_caches(resolved)
 
 
-def data_files(source: Path) -> tuple[list[Path], list[str]]:
+def data_files(source: Path) -> tuple[list[Path], tuple[str, ...]]:
     """``source`` if it is a file, else every data file directly inside the folder, in name order, but for
     those whose names tag them as no traded prices (``XRPUSDT_8h_funding.csv``, ``..._mark.csv``): those
-    are the second list, each with why.
+    are the second part, each with why.
 
     Raises:
         DataError: it does not exist, or the folder holds no data file.
     """
     if source.is_file():
-        return [source], []
+        return [source], ()
     if not source.is_dir():
         msg = f"{source}: no such file or folder"
         raise DataError(msg)
-    found = sorted(
-        p
-        for p in source.iterdir()
-        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
-    )
-    prices = [p for p in found if not_traded_prices(p) is None]
-    if not prices:
-        msg = f"{source}: no data files (expected {', '.join(SUPPORTED_SUFFIXES)} files of bars or trades)"
-        raise DataError(msg)
-    return prices, [
-        f"{p.name} ({not_traded_prices(p)} data, not traded prices)" for p in found if p not in prices
-    ]
+    return folder_data_files(source)
 
 
 @final

@@ -287,8 +287,7 @@ def _build_feed(
             raise ValidationFailed("--data", [("", "the replay feed needs --data FILE|DIR")])
         speed = options.speed if options.speed_given else _config_speed(config.feeds.replay.speed)
         # As app backtest reads its data: a spec's symbol may come from a file named after it with a tag
-        # (BTCUSD_coinbase.csv for BTCUSD),
-        # and of several files of one symbol, the one at the spec's timeframe.
+        # (BTCUSD_coinbase.csv for BTCUSD), and of several files of one symbol the spec's timeframe is read.
         feed: MarketData = ReplayFeed(
             path, speed=speed, wanted={spec.symbol: spec.timeframe for spec in specs}
         )

@@ -42,9 +42,9 @@ __all__ = ["OperatorApp"]
 
 REFRESH_S = 0.1
 BUSY_REFRESH_S = 0.5
-NOTE_TOAST_S = 15.0  # seconds a note about the inputs stays on screen
 """Redraw at most every REFRESH_S; every BUSY_REFRESH_S while bars stream faster than that (a max-speed
 replay), so drawing leaves the trading loop most of the time."""
+NOTE_TOAST_S = 15.0  # seconds a note about the inputs stays on screen
 DEFAULT_STEP = Decimal(100)
 
 
@@ -98,7 +98,7 @@ class OperatorApp(App[None]):
         self.state = OperatorState()
         self.selected_asset = Asset.SPOT
         self.bridge = ServiceBridge(runtime, self.post_message, capacity=event_capacity)
-        self.notes = tuple(notes)  # about the inputs, shown on the message line at the start
+        self.notes = tuple(notes)  # about the inputs: on the message line and as notifications at the start
         self.services_ready = asyncio.Event()
         self.run_finished = asyncio.Event()
         self.actions_done = 0

@@ -6,6 +6,7 @@ from app.adapters.feeds.replay.reader import (
     BarSeries,
     DataReport,
     LoadResult,
+    folder_data_files,
     load_bars,
     not_traded_prices,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "DataReport",
     "LoadResult",
     "ReplayFeed",
+    "folder_data_files",
     "load_bars",
     "not_traded_prices",
 ]

@@ -13,7 +13,7 @@ timestamp arrive together, without sleeps between them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, final
@@ -23,13 +23,7 @@ import numpy as np
 import pandas as pd
 import trio
 
-from app.adapters.feeds.replay.reader import (
-    SUPPORTED_SUFFIXES,
-    BarSeries,
-    DataReport,
-    load_bars,
-    not_traded_prices,
-)
+from app.adapters.feeds.replay.reader import BarSeries, DataReport, folder_data_files, load_bars
 from app.domain.symbols import serves_symbol
 from app.domain.timeframes import parse_timeframe
 from app.domain.values import Candle
@@ -87,7 +81,7 @@ class ReplayFeed:
         files, left_out = _data_files(source)
         loaded, other_timeframes = _load_all(files, wanted)
         self._left_out = left_out + other_timeframes
-        self._served = _served(list(wanted), [one.symbol for one in loaded])
+        self._served = _served(wanted, [one.symbol for one in loaded])
         renamed = [attrs.evolve(one, symbol=self._served.get(one.symbol, one.symbol)) for one in loaded]
         series = sorted(renamed, key=lambda one: one.symbol)
         self._names = [one.symbol for one in series]
@@ -198,31 +192,21 @@ def _data_files(source: Path | Sequence[Path]) -> tuple[list[Path], tuple[str, .
     """The files to read, and the folder files left out as no traded prices (each with why)."""
     sources: Iterable[Path] = [source] if isinstance(source, str | Path) else source
     files: list[Path] = []
-    left_out: list[str] = []
+    left_out: tuple[str, ...] = ()
     for item in map(Path, sources):
         if item.is_dir():
-            found = sorted(
-                p
-                for p in item.iterdir()
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
-            )
-            prices = [p for p in found if not_traded_prices(p) is None]
-            left_out += [
-                f"{p.name} ({not_traded_prices(p)} data, not traded prices)" for p in found if p not in prices
-            ]
-            if not prices:
-                msg = f"{item}: no data files (expected {', '.join(SUPPORTED_SUFFIXES)} files of bars or trades)"
-                raise DataError(msg)
+            prices, skipped = folder_data_files(item)
             files.extend(prices)
+            left_out += skipped
         else:
             files.append(item)  # load_bars names a missing file or an unknown suffix
     if not files:
         msg = "no data files given"
         raise DataError(msg)
-    return files, tuple(left_out)
+    return files, left_out
 
 
-def _served(wanted: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+def _served(wanted: Collection[str], names: Sequence[str]) -> dict[str, str]:
     """{series name: wanted symbol} for each wanted symbol no series has by name, served by a tagged one."""
     served: dict[str, str] = {}
     for symbol in dict.fromkeys(wanted):

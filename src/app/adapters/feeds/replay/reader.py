@@ -47,7 +47,15 @@ from numpy.typing import NDArray
 from app.domain.timeframes import format_timeframe, parse_timeframe
 from app.ports.errors import DataError
 
-__all__ = ["SUPPORTED_SUFFIXES", "BarSeries", "DataReport", "LoadResult", "load_bars", "not_traded_prices"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "BarSeries",
+    "DataReport",
+    "LoadResult",
+    "folder_data_files",
+    "load_bars",
+    "not_traded_prices",
+]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -73,6 +81,26 @@ def not_traded_prices(path: Path) -> str | None:
     (``funding``, ``mark``, ``index`` after the symbol: ``XRPUSDT_8h_funding.csv``), else None."""
     tags = re.split(r"[_-]", path.stem.lower())[1:]
     return next((tag for tag in tags if tag in _NOT_TRADED_TAGS), None)
+
+
+def folder_data_files(folder: Path) -> tuple[list[Path], tuple[str, ...]]:
+    """The data files directly inside ``folder``, in name order (dotfiles aside), but for those whose names
+    tag them as no traded prices (``not_traded_prices``): those are the second part, each with why.
+
+    Raises:
+        DataError: the folder holds no data file of prices.
+    """
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+    )
+    tags = {p: not_traded_prices(p) for p in found}
+    prices = [p for p, tag in tags.items() if tag is None]
+    if not prices:
+        msg = f"{folder}: no data files (expected {', '.join(SUPPORTED_SUFFIXES)} files of bars or trades)"
+        raise DataError(msg)
+    return prices, tuple(f"{p.name} ({tag} data, not traded prices)" for p, tag in tags.items() if tag)
 
 
 @final
