@@ -22,7 +22,7 @@ from app.cli import main
 from app.domain.resample import datetime_to_ns
 from app.domain.values import Candle
 from app.ports.errors import DataError
-from app.services.app_runtime.runtime import LAST_BAR_KEY
+from app.services.app_runtime.progress import LAST_BAR_KEY
 from app.services.order_requests import OrderRequest
 from app.services.trade_executor import TradeExecutor
 from tests.support.fake_bybit import FakeBybit, KlineSeries

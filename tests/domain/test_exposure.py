@@ -19,7 +19,8 @@ from app.domain.exposure import (
     learn_clusters,
     learned_cluster_defs,
 )
-from app.domain.risk import OrderContext, RiskLimits, pretrade_check
+from app.domain.risk import pretrade_check
+from app.domain.risk_values import OrderContext, RiskLimits
 from app.domain.values import Asset, Instrument, Position, Side
 
 SPOT, FUTURES = Asset.SPOT, Asset.FUTURES

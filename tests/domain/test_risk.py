@@ -9,11 +9,6 @@ from hypothesis import strategies as st
 from app.domain.budget import required_spend
 from app.domain.errors import ValidationFailed
 from app.domain.risk import (
-    DEFAULT_BANDS,
-    DrawdownStep,
-    OrderContext,
-    RiskBand,
-    RiskLimits,
     compute_size,
     day_loss,
     default_stop,
@@ -23,6 +18,7 @@ from app.domain.risk import (
     smallest_tradable_qty,
     with_default_stop,
 )
+from app.domain.risk_values import DEFAULT_BANDS, DrawdownStep, OrderContext, RiskBand, RiskLimits
 from app.domain.values import Asset, Instrument, Side
 
 LIMITS = RiskLimits()

@@ -17,18 +17,13 @@ from hypothesis import strategies as st
 
 from app.domain.budget import affordable_notional
 from app.domain.risk import (
-    DEFAULT_BANDS,
-    OrderContext,
-    Reduction,
-    RiskBand,
-    RiskDecision,
-    RiskLimits,
     day_loss,
     default_stop,
     drawdown,
     effective_risk_fraction,
     pretrade_check,
 )
+from app.domain.risk_values import DEFAULT_BANDS, OrderContext, Reduction, RiskBand, RiskDecision, RiskLimits
 from app.domain.values import Asset, Instrument, Position, Side
 from app.services.order_requests import OrderRequest, PretradeContext
 from app.services.risk_manager import RiskManager

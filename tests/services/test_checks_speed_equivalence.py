@@ -25,7 +25,7 @@ from app.domain.exposure import (
     current_exposure,
     net_orders,
 )
-from app.domain.risk import RiskLimits
+from app.domain.risk_values import RiskLimits
 from app.domain.values import Asset, Instrument, Position, Side
 from app.services.order_requests import OrderRequest, PretradeContext
 from app.services.risk_manager import RiskManager

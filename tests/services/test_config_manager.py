@@ -25,7 +25,8 @@ from app.services.config_manager import (
     load_config,
     summarize,
 )
-from app.services.config_schema import AppConfig, AssetsConfig, StorageConfig
+from app.services.config_schema import AppConfig, StorageConfig
+from app.services.config_schema_assets import AssetsConfig
 
 DEFAULT_YAML = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
 

@@ -17,14 +17,9 @@ from app.domain.resample import BarBatch, datetime_to_ns, ns_to_datetime, resamp
 from app.domain.values import Candle, Quote
 from app.learning.features import build_features
 from app.ports.errors import DataError
-from app.services.data_manager import (
-    DATA_STALE,
-    BarUpdate,
-    DataManager,
-    DataResumed,
-    DataStale,
-    download_history,
-)
+from app.services.cache_history import download_history
+from app.services.data_manager import DATA_STALE, DataManager, DataResumed, DataStale
+from app.services.tick_bus import BarUpdate
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MINUTE = 60 * 10**9

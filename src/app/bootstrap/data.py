@@ -26,8 +26,8 @@ from app.domain.timeframes import format_timeframe, parse_timeframe
 from app.domain.values import Asset
 from app.ports.bar_store import RepairReport
 from app.ports.errors import DataError
+from app.services.cache_history import download_history
 from app.services.config_manager import load_config
-from app.services.data_manager import download_history
 from app.services.symbol_universe import (
     Candidate,
     MarketSnapshot,

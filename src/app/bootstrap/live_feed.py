@@ -31,7 +31,7 @@ from app.learning.strategies.spec import StrategySpec
 from app.ports.errors import BrokerUnavailable, DataError
 from app.ports.market_data import MarketData
 from app.ports.storage import Storage
-from app.services.app_runtime.runtime import LAST_BAR_KEY
+from app.services.app_runtime.progress import LAST_BAR_KEY
 from app.services.config_schema import AppConfig
 
 __all__ = ["LiveStart", "bybit_category", "bybit_paper_feed", "instrument_rules", "live_start"]

@@ -26,17 +26,14 @@ from pydantic import BaseModel, ValidationError
 from app.domain.errors import ValidationFailed
 from app.domain.values import Asset
 from app.services.config_schema import (
-    RULE_ERROR,
     AppConfig,
-    AssetConfig,
-    AssetsConfig,
-    ConfigSection,
     ExposureConfig,
     FeedsConfig,
-    RiskConfig,
     StorageConfig,
     ValidationConfig,
 )
+from app.services.config_schema_assets import AssetConfig, AssetsConfig, RiskConfig
+from app.services.config_schema_base import RULE_ERROR, ConfigSection
 
 __all__ = ["ConfigManager", "ReloadResult", "config_version", "load_config", "summarize"]
 

@@ -9,7 +9,8 @@ run aggregating bar by bar see the same bars, and so the same features.
 
 Subscribers (``on_tick``, ``open_ticks``) each get a mailbox holding the newest update per symbol and
 timeframe. A slow consumer never blocks the feed: an update it has not read yet is replaced by the newer
-one (whose ``bars`` adds up what both stood for) and its ``dropped`` counter goes up.
+one (whose ``bars`` adds up what both stood for) and its ``dropped`` counter goes up (the mailboxes:
+``app.services.tick_bus``; a symbol's bars in memory: ``app.services.symbol_series``).
 
 Bad data: every bar passes ``app.domain.resample.BarCleaner``, the replay reader's rules as they apply to
 bars that arrive one by one (listed there); ``reports()`` gives the counts per symbol.
@@ -26,16 +27,12 @@ name ``data_stale`` (the registry's owner sets the flag). Its next bar clears it
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
-from typing import Final, Protocol, final
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Final, final
 
 import attrs
-import numpy as np
 import trio
 
 from app.domain.registry import StrategyFlag
@@ -53,40 +50,22 @@ from app.domain.values import Candle, Quote
 from app.ports.bar_store import DEFAULT_CHUNK, BarStore, RepairReport
 from app.ports.errors import DataError
 from app.ports.market_data import MarketData
+from app.services.cache_history import merged
 from app.services.cache_writer import CacheHealth, CacheWriter
+from app.services.symbol_series import BarRing, SymbolSeries, repair_report
+from app.services.tick_bus import BarUpdate, TickCallback, TickSubscription, deliver
 
 __all__ = [
     "DATA_STALE",
-    "BarUpdate",
     "CacheHealth",
-    "CandleHistory",
     "DataManager",
     "DataResumed",
     "DataStale",
-    "TickSubscription",
-    "download_history",
 ]
 
 log = logging.getLogger("app.data")
 
 DATA_STALE: Final = StrategyFlag.DATA_STALE.value
-
-
-@final
-@attrs.frozen
-class BarUpdate:
-    """A symbol's newest closed bar at one timeframe; ``bars`` is how many new bars it stands for (more than
-    one after a batch, or when updates its subscriber had not read were folded into it)."""
-
-    symbol: str
-    timeframe: str
-    ts: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    bars: int = 1
 
 
 @final
@@ -111,109 +90,7 @@ class DataResumed:
     flag: str = DATA_STALE
 
 
-TickCallback = Callable[[BarUpdate], Awaitable[None] | None]
 StaleCallback = Callable[[DataStale | DataResumed], None]
-
-
-class TickSubscription:
-    """One subscriber's mailbox: ``async for update in subscription`` until it or the manager closes."""
-
-    def __init__(self, symbols: Iterable[str] | None, on_close: Callable[[TickSubscription], None]) -> None:
-        self.symbols = frozenset(symbols) if symbols is not None else None
-        self.dropped = 0
-        self._on_close = on_close
-        self._pending: dict[tuple[str, str], BarUpdate] = {}
-        self._ready: deque[BarUpdate] = deque()
-        self._wake_send, self._wake_receive = trio.open_memory_channel[None](1)
-
-    def offer(self, update: BarUpdate) -> None:
-        """Leave ``update`` without waiting; an unread update of the same symbol and timeframe is replaced."""
-        key = (update.symbol, update.timeframe)
-        unread = self._pending.pop(key, None)
-        if unread is not None:
-            self.dropped += 1
-            # A plain construction: attrs.evolve costs several times as much on this hot path.
-            u, bars = update, update.bars + unread.bars
-            update = BarUpdate(u.symbol, u.timeframe, u.ts, u.open, u.high, u.low, u.close, u.volume, bars)
-        self._pending[key] = update
-        # WouldBlock: a wake-up is already waiting; ClosedResourceError: the subscription ended.
-        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
-            self._wake_send.send_nowait(None)
-
-    def close(self) -> None:
-        """Stop receiving: updates already in the mailbox are still read, then iteration ends."""
-        self._wake_send.close()
-        self._on_close(self)
-
-    def __aiter__(self) -> TickSubscription:
-        return self
-
-    async def __anext__(self) -> BarUpdate:
-        await trio.lowlevel.checkpoint()
-        while not self._ready:
-            if self._pending:
-                self._ready.extend(self._pending.values())
-                self._pending.clear()
-                break
-            try:
-                await self._wake_receive.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                raise StopAsyncIteration from None
-        return self._ready.popleft()
-
-
-class _Ring:
-    """The last ``capacity`` bars of one series, in arrays twice that size (appends are amortised O(1))."""
-
-    def __init__(self, symbol: str, timeframe: str, capacity: int) -> None:
-        self.symbol, self.timeframe, self.capacity = symbol, timeframe, capacity
-        self._ts = np.empty(2 * capacity, np.int64)
-        self._values = np.empty((5, 2 * capacity))
-        self._size = 0
-
-    def extend(self, batch: BarBatch) -> None:
-        batch = batch.tail(self.capacity)
-        n = len(batch)
-        self._make_room(n)
-        self._ts[self._size : self._size + n] = batch.ts
-        self._values[:, self._size : self._size + n] = batch.columns()
-        self._size += n
-
-    def append(self, row: BarRow) -> None:
-        self._make_room(1)
-        self._ts[self._size] = row[0]
-        self._values[:, self._size] = row[1:]
-        self._size += 1
-
-    def _make_room(self, n: int) -> None:
-        if self._size + n > len(self._ts):
-            keep = self.capacity - n
-            start = self._size - keep
-            self._ts[:keep] = self._ts[start : self._size]
-            self._values[:, :keep] = self._values[:, start : self._size]
-            self._size = keep
-
-    def tail(self, count: int) -> BarBatch:
-        begin = max(self._size - max(count, 0), 0, self._size - self.capacity)
-        values = self._values[:, begin : self._size].copy()
-        return BarBatch(self.symbol, self.timeframe, self._ts[begin : self._size].copy(), *values)
-
-
-@attrs.define
-class _Series:
-    symbol: str
-    base: str
-    cleaner: BarCleaner
-    rings: dict[str, _Ring]
-    aggregators: dict[str, BarAggregator]
-    updated_at: float
-    quote: Quote | None = None
-    last_row: BarRow | None = None
-    stale: bool = False
-
-    @property
-    def limit_unit(self) -> float:
-        return timeframe_ns(self.base) / 1e9
 
 
 class DataManager:
@@ -258,7 +135,7 @@ class DataManager:
             if store is not None
             else None
         )
-        self._series: dict[str, _Series] = {}
+        self._series: dict[str, SymbolSeries] = {}
         self._subscriptions: list[TickSubscription] = []
         self._callbacks: list[tuple[TickSubscription, TickCallback]] = []
         self._stale_callbacks: list[StaleCallback] = []
@@ -316,7 +193,7 @@ class DataManager:
 
     def reports(self) -> dict[str, RepairReport]:
         """What each symbol's bars needed so far (rules of ``BarCleaner``)."""
-        return {symbol: _report(series.cleaner) for symbol, series in self._series.items()}
+        return {symbol: repair_report(series.cleaner) for symbol, series in self._series.items()}
 
     def stale_symbols(self) -> frozenset[str]:
         """Symbols that are stale now."""
@@ -338,7 +215,7 @@ class DataManager:
         subscription = self.open_ticks(symbols)
         self._callbacks.append((subscription, callback))
         if self._nursery is not None:
-            self._nursery.start_soon(_deliver, subscription, callback)
+            self._nursery.start_soon(deliver, subscription, callback)
         return subscription
 
     def on_stale(self, callback: StaleCallback) -> None:
@@ -394,7 +271,7 @@ class DataManager:
         self.subscribe(symbols, [timeframe])
         sources = {s: store.iter_batches(s, timeframe, start=start, end=end, chunk=chunk) for s in symbols}
         delivered = 0
-        for piece in _merged(sources):
+        for piece in merged(sources):
             delivered += self._ingest_batch(piece, persist=False)
             await trio.lowlevel.checkpoint()
         return delivered
@@ -408,7 +285,7 @@ class DataManager:
             for series in self._series.values():
                 series.updated_at = self._now()  # silence before the run is not staleness
             for subscription, callback in self._callbacks:
-                nursery.start_soon(_deliver, subscription, callback)
+                nursery.start_soon(deliver, subscription, callback)
             watcher, flusher = trio.CancelScope(), trio.CancelScope()
             nursery.start_soon(self._watch_stale, watcher)
             if self._cache is not None and self._cache.flush_after is not None:
@@ -454,7 +331,7 @@ class DataManager:
         return self._cache.flush() if self._cache is not None else True
 
     # -- internals -------------------------------------------------------------------------------------------
-    def _get(self, symbol: str) -> _Series:
+    def _get(self, symbol: str) -> SymbolSeries:
         series = self._series.get(symbol)
         if series is None:
             known = ", ".join(self._series) or "none"
@@ -462,30 +339,32 @@ class DataManager:
             raise DataError(msg)
         return series
 
-    def _add_series(self, symbol: str, base: str) -> _Series:
+    def _add_series(self, symbol: str, base: str) -> SymbolSeries:
         warm = self._cache.warm_start(symbol, base, self._history) if self._cache is not None else None
         after = int(warm.ts[-1]) if warm is not None and len(warm) else None
-        ring = _Ring(symbol, base, self._history)
-        series = _Series(symbol, base, BarCleaner(symbol, base, after=after), {base: ring}, {}, self._now())
+        ring = BarRing(symbol, base, self._history)
+        series = SymbolSeries(
+            symbol, base, BarCleaner(symbol, base, after=after), {base: ring}, {}, self._now()
+        )
         if warm is not None and len(warm):
             ring.extend(warm)
             series.last_row = warm.row(len(warm) - 1)
         self._series[symbol] = series
         return series
 
-    def _add_stream(self, series: _Series, timeframe: str) -> None:
+    def _add_stream(self, series: SymbolSeries, timeframe: str) -> None:
         if timeframe in series.rings:
             return
         try:
             aggregator = BarAggregator(series.symbol, series.base, timeframe)
         except ValueError as e:
             raise DataError(f"{series.symbol}: {e}") from e
-        ring = _Ring(series.symbol, timeframe, self._history)
+        ring = BarRing(series.symbol, timeframe, self._history)
         ring.extend(aggregator.add_batch(series.rings[series.base].tail(self._history)))
         series.aggregators[timeframe] = aggregator
         series.rings[timeframe] = ring
 
-    def _check_timeframe(self, series: _Series, timeframe: str) -> None:
+    def _check_timeframe(self, series: SymbolSeries, timeframe: str) -> None:
         if timeframe != series.base:
             msg = f"{series.symbol}: a {timeframe} bar arrived, but its base timeframe is {series.base}"
             raise DataError(msg)
@@ -507,7 +386,7 @@ class DataManager:
             self._cache.add_batch(clean)
         return len(clean)
 
-    def _accepted(self, series: _Series, row: BarRow, count: int) -> None:
+    def _accepted(self, series: SymbolSeries, row: BarRow, count: int) -> None:
         series.last_row = row
         series.updated_at = self._now()
         if series.stale:
@@ -567,93 +446,3 @@ async def _flush_periodically(cache: CacheWriter, scope: trio.CancelScope) -> No
         while True:
             await trio.sleep(every / 4)  # so no bar waits much beyond ``flush_after`` in a silence
             cache.flush_waiting()
-
-
-async def _deliver(subscription: TickSubscription, callback: TickCallback) -> None:
-    async for update in subscription:
-        result = callback(update)
-        if inspect.isawaitable(result):
-            await result
-
-
-def _merged(sources: dict[str, Iterator[BarBatch]]) -> Iterator[BarBatch]:
-    """Pieces of every source so that no symbol gets ahead of another by more than one chunk."""
-    held: dict[str, BarBatch] = {}
-    while True:
-        for symbol, source in list(sources.items()):
-            if symbol not in held:
-                batch = next(source, None)
-                if batch is None:
-                    del sources[symbol]
-                else:
-                    held[symbol] = batch
-        if not held:
-            return
-        horizon = min(int(batch.ts[-1]) for batch in held.values())
-        for symbol, batch in list(held.items()):
-            cut = int(np.searchsorted(batch.ts, horizon, side="right"))
-            if cut:
-                yield batch.slice(0, cut)
-            if cut == len(batch):
-                del held[symbol]
-            else:
-                held[symbol] = batch.slice(cut)
-
-
-def _report(cleaner: BarCleaner) -> RepairReport:
-    counts = cleaner.counts
-    first, last = cleaner.first_ts, cleaner.last_ts
-    return RepairReport(
-        symbol=cleaner.symbol,
-        timeframe=cleaner.timeframe,
-        rows_read=counts["rows_read"],
-        rows_kept=counts["rows_kept"],
-        first_ts=ns_to_datetime(first) if first is not None else None,
-        last_ts=ns_to_datetime(last) if last is not None and first is not None else None,
-        duplicates_dropped=counts["duplicates_dropped"],
-        out_of_order_dropped=counts["out_of_order_dropped"],
-        nan_dropped=counts["nan_dropped"],
-        nonpositive_dropped=counts["nonpositive_dropped"],
-        high_low_fixed=counts["high_low_fixed"],
-        volume_filled=counts["volume_filled"],
-        gaps=counts["gaps"],
-    )
-
-
-class CandleHistory(Protocol):
-    """Closed bars of a symbol over a span (the Bybit feed's ``history``)."""
-
-    async def history(self, symbol: str, start: datetime, end: datetime) -> list[Candle]: ...
-
-
-async def download_history(
-    source: CandleHistory,
-    store: BarStore,
-    symbol: str,
-    timeframe: str,
-    *,
-    since: datetime,
-    until: datetime,
-    window_bars: int = 10_000,
-    on_progress: Callable[[str, int], None] | None = None,
-) -> RepairReport:
-    """Fetch ``symbol``'s closed bars in [since, until) a window at a time, clean them by the live rules and
-    append each window to ``store``; returns what they needed. ``on_progress(symbol, bars_kept)`` follows.
-
-    Raises what ``source`` raises (DataError, BrokerUnavailable); windows stored before that stay stored.
-    """
-    cleaner = BarCleaner(symbol, timeframe)
-    window = timedelta(microseconds=timeframe_ns(timeframe) // 1000) * window_bars
-    start = since
-    while start < until:
-        end = min(start + window, until)
-        rows = [
-            cleaner.row(datetime_to_ns(c.ts), c.open, c.high, c.low, c.close, c.volume)
-            for c in await source.history(symbol, start, end)
-            if c.timeframe == timeframe
-        ]
-        store.append(BarBatch.from_rows(symbol, timeframe, [r for r in rows if r is not None]))
-        if on_progress is not None:
-            on_progress(symbol, cleaner.counts["rows_kept"])
-        start = end
-    return _report(cleaner)

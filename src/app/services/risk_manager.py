@@ -12,7 +12,8 @@ from typing import final
 
 import attrs
 
-from app.domain.risk import RiskDecision, RiskLimits, default_stop, pretrade_check
+from app.domain.risk import default_stop, pretrade_check
+from app.domain.risk_values import RiskDecision, RiskLimits
 from app.domain.values import Asset, Instrument, Side
 from app.services.order_requests import OrderRequest, PretradeContext
 

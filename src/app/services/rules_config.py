@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.domain.budget import Budget
 from app.domain.exposure import ClusterDef, ExposureLimits
-from app.domain.risk import DrawdownStep, RiskBand, RiskLimits
+from app.domain.risk_values import DrawdownStep, RiskBand, RiskLimits
 from app.domain.session import PaperRules
 from app.domain.values import Asset
 from app.services.config_schema import AppConfig

@@ -13,7 +13,8 @@ import trio.testing
 
 from app.domain.values import Candle
 from app.learning.strategies.spec import load_spec
-from app.services.app_runtime.runtime import BARS_KEY, LAST_BAR_KEY, AppRuntime
+from app.services.app_runtime.progress import BARS_KEY, LAST_BAR_KEY
+from app.services.app_runtime.runtime import AppRuntime
 from tests.conftest import SHARED_DATA
 from tests.services.app_runtime.wiring import SPEC, paper_runtime
 

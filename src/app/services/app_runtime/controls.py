@@ -18,7 +18,8 @@ from app.domain.session import PaperWallet
 from app.domain.values import Asset, ClosedTrade, Order, OrderStatus, Position
 from app.ports.errors import BrokerError
 from app.ports.storage import Storage
-from app.services.config_schema import BROKER_OF_ASSET, AppConfig
+from app.services.config_schema import AppConfig
+from app.services.config_schema_assets import BROKER_OF_ASSET
 from app.services.order_requests import OrderRequest
 from app.services.order_router import OrderRouter
 

@@ -1,14 +1,17 @@
-"""The runtime's market-data tap: the ``data_stale`` registry flag follows data_manager's stale events."""
+"""The runtime's market-data tap: the ``data_stale`` registry flag follows data_manager's stale events, and a
+live feed's quotes go into data_manager as they arrive."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 from app.domain.registry import StrategyFlag
+from app.domain.values import Quote
 from app.services.app_runtime.controls import RegistryControl
-from app.services.data_manager import DataResumed, DataStale
+from app.services.data_manager import DataManager, DataResumed, DataStale
 
-__all__ = ["flag_data_stale"]
+__all__ = ["flag_data_stale", "pump_quotes"]
 
 
 def flag_data_stale(
@@ -35,3 +38,9 @@ def flag_data_stale(
             change(record.strategy_id, StrategyFlag.DATA_STALE, reason)
             changed.append(record.strategy_id)
     return changed
+
+
+async def pump_quotes(data: DataManager, quotes: Callable[[], AsyncGenerator[Quote, None]]) -> None:
+    async with contextlib.aclosing(quotes()) as stream:
+        async for quote in stream:
+            data.ingest_quote(quote)

@@ -24,8 +24,6 @@ which the strategies' entry guard consults, and journals every action with who a
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import time
@@ -55,13 +53,14 @@ from app.services.app_runtime.controls import (
     live_preconditions,
     records_from_trades,
 )
-from app.services.app_runtime.market_tap import flag_data_stale
+from app.services.app_runtime.market_tap import flag_data_stale, pump_quotes
+from app.services.app_runtime.progress import Progress
+from app.services.app_runtime.proposals import place_proposals
 from app.services.app_runtime.publisher import StatePublisher, valuation
 from app.services.app_runtime.status import RunStatus
 from app.services.cluster_learner import ClusterLearner
 from app.services.data_manager import DataManager, DataResumed, DataStale
 from app.services.market_clock import MarketClock
-from app.services.order_requests import OrderRequest
 from app.services.order_router import OrderRouter
 from app.services.pnl_reconciler import PnlReconciler
 from app.services.runtime_events import (
@@ -79,12 +78,6 @@ __all__ = ["AppRuntime", "RunStatus"]
 
 log = logging.getLogger("app.runtime")
 
-LAST_BAR_KEY = "last_bar_ts"
-# The streams ("symbol/timeframe") whose bar at LAST_BAR_KEY's time was processed: several symbols' bars share a
-# time, and a run stopped between two of them must trade the rest after a restart, not warm up on them.
-LAST_BAR_STREAMS_KEY = "last_bar_streams"
-# How many bars the run has processed: a restarted run counts on from it.
-BARS_KEY = "bars_processed"
 # Without a checkpoint now and then, a max-speed replay would hold the host loop (the TUI) for a whole chunk.
 _SLICE_S = 0.01
 
@@ -122,20 +115,13 @@ class AppRuntime:
         self._on_status = on_status
         self._status_interval = status_interval
         self._max_bars = max_bars
-        self._bars = 0
+        self._progress = Progress(storage, warm_up_through)
         self._router = router
         self._budget = budget
         self._registry = registry
         self._sessions = sessions
         self._credentials = {asset: tuple(names) for asset, names in (live_credentials or {}).items()}
         self._environ = os.environ if environ is None else environ
-        self._resume_after: datetime | None = None
-        # Of the bars at _resume_after's time, the streams processed before the restart; None: all of them
-        # (a new run's history, or a store of an earlier version).
-        self._resumed_streams: frozenset[str] | None = None
-        # The time of the last bar processed and the streams whose bar of that time were (see LAST_BAR_STREAMS_KEY).
-        self._last_bar: datetime | None = None
-        self._last_bar_streams: list[str] = []
         self._accounts: tuple[AccountSnapshot, ...] = ()
         self._finished = False
         self._trade_count: int | None = None
@@ -146,7 +132,6 @@ class AppRuntime:
         self._data = data_manager
         self._clusters = clusters
         self._quotes = quotes
-        self._warm_up_through = warm_up_through
         if data_manager is not None:
             data_manager.on_stale(self._on_data_stale)
         for executor in self._executors:
@@ -162,17 +147,8 @@ class AppRuntime:
         ``max_bars`` bounds the run, not this process: a run resumed after a restart counts the bars processed
         before it, so the same command ends where a run never interrupted ends.
         """
-        resumed = self.resume_point()
-        last = None
-        if resumed is None:
-            self._resume_after = self._warm_up_through
-        else:
-            self._resume_after, self._bars = resumed
-            self._last_bar, last = self._resume_after, self._resume_after.isoformat()
-            streams = self._storage.get_meta(LAST_BAR_STREAMS_KEY)
-            if streams is not None:
-                self._last_bar_streams = json.loads(streams)
-                self._resumed_streams = frozenset(self._last_bar_streams)
+        resumed = self._progress.resume()
+        last = resumed.isoformat() if resumed is not None else None
         self._publisher.journal_seq = self._storage.append_event(
             self._clock.now(), "run_started", {"max_bars": self._max_bars, "resume_after": last}
         )
@@ -189,18 +165,18 @@ class AppRuntime:
                 if self._data is not None:
                     await nursery.start(self._data.run)
                     if self._quotes is not None:
-                        nursery.start_soon(self._pump_quotes, self._data, self._quotes)
+                        nursery.start_soon(pump_quotes, self._data, self._quotes)
                 await self._consume()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self._process_broker_events()
                 self._accounts = tuple(await self._reconciler.pull_accounts())
-                self._storage.append_event(self._clock.now(), "run_stopped", {"bars": self._bars})
+                self._storage.append_event(self._clock.now(), "run_stopped", {"bars": self._progress.bars})
                 self._finished = True
                 if self.events.has_subscribers:
                     self._publisher.publish_step(self._valuation())
-                    self.events.publish(RunFinished(self._bars, self._market_time()))
+                    self.events.publish(RunFinished(self._progress.bars, self._market_time()))
         final = self.status(finished=True)
         self._on_status(final)
         return final
@@ -215,64 +191,31 @@ class AppRuntime:
         if self._clusters is not None:
             self._clusters.on_bar(candle.close_time)
         await self._process_broker_events()
-        await self._act_on(candle)
+        await place_proposals(self._executors, candle)
         await self._process_broker_events()
-        if candle.ts != self._last_bar:
-            self._last_bar, self._last_bar_streams = candle.ts, []
-        self._last_bar_streams.append(_stream(candle))
-        self._storage.set_metas(
-            {
-                LAST_BAR_KEY: candle.ts.isoformat(),
-                LAST_BAR_STREAMS_KEY: json.dumps(self._last_bar_streams),
-                BARS_KEY: str(self._bars + 1),
-            }
-        )
-        self._bars += 1
+        self._progress.mark_processed(candle)
         self._marks[candle.symbol] = close = to_decimal(candle.close)
         if self.events.has_subscribers:
             self._accounts = tuple(await self._reconciler.pull_accounts())
             bar = BarProcessed(
-                candle.symbol, candle.ts, close, self._clock.now(), self._bars, time.perf_counter_ns()
+                candle.symbol,
+                candle.ts,
+                close,
+                self._clock.now(),
+                self._progress.bars,
+                time.perf_counter_ns(),
             )
             self._publisher.publish_step(self._valuation(), bar)
 
-    async def _act_on(self, candle: Candle) -> None:
-        """The strategies' orders on this bar, placed together (``OrderRouter.place_orders``: one commit,
-        each checked with those before it counted) through the router they share."""
-        proposals: dict[int, tuple[OrderRouter, list[tuple[TradeExecutor, OrderRequest]]]] = {}
-        # One netted position per symbol at the venue: the first strategy entering a symbol on this bar has it,
-        # as it would if the orders went one by one (each executor stays out of a symbol another one holds).
-        entering: dict[tuple[Asset, str], str] = {}
-        for executor in self._executors:
-            request = await executor.propose(candle)
-            if request is not None and not request.reduce_only:
-                first = entering.setdefault((request.asset, request.symbol), request.strategy_id)
-                if first != request.strategy_id:
-                    reason = f"{request.symbol} is entered by {first} on the same bar"
-                    log.info("entry skipped", extra={"strategy_id": request.strategy_id, "reason": reason})
-                    continue
-            if request is not None:
-                router = executor.router
-                proposals.setdefault(id(router), (router, []))[1].append((executor, request))
-        for router, proposed in proposals.values():
-            results = await router.place_orders([request for _, request in proposed])
-            for (executor, _), result in zip(proposed, results, strict=True):
-                executor.placed(result)
-
     def resume_point(self) -> tuple[datetime, int] | None:
-        """Where a restarted run picks up: the open time of the last bar processed before it, and how many
-        bars the run had processed by then (0 for a store older than the count). None for a new run."""
-        last = self._storage.get_meta(LAST_BAR_KEY)
-        if not last:
-            return None
-        processed = self._storage.get_meta(BARS_KEY)
-        return datetime.fromisoformat(last), int(processed) if processed is not None else 0
+        """Where a restarted run picks up (``Progress.resume_point``); None for a new run."""
+        return self._progress.resume_point()
 
     def status(self, *, finished: bool = False) -> RunStatus:
         if self._trade_count is None:
             self._trade_count = len(self._storage.trades())
         return RunStatus(
-            bars=self._bars,
+            bars=self._progress.bars,
             market_time=self._market_time(),
             accounts=self._accounts,
             open_positions=len(self._storage.positions()),
@@ -284,16 +227,16 @@ class AppRuntime:
     async def _consume(self) -> None:
         slice_start = time.perf_counter()
         # What this run processed before a restart is warmed up on at once, not at a paced feed's speed.
-        candles = self._feed.stream(catch_up_through=self._resume_after)
+        candles = self._feed.stream(catch_up_through=self._progress.resume_after)
         try:
             async for candle in candles:
-                if self._processed_before(candle):
+                if self._progress.processed_before(candle):
                     self._warm_up(candle)
                     continue
-                if self._max_bars is not None and self._bars >= self._max_bars:
+                if self._max_bars is not None and self._progress.bars >= self._max_bars:
                     return  # a resumed run that had already processed them all (warmed up to here)
                 await self.on_candle(candle)
-                if self._max_bars is not None and self._bars >= self._max_bars:
+                if self._max_bars is not None and self._progress.bars >= self._max_bars:
                     return  # at once, not at the next bar (a live feed's may be minutes away)
                 if time.perf_counter() - slice_start >= _SLICE_S:
                     await trio.lowlevel.checkpoint()
@@ -304,15 +247,6 @@ class AppRuntime:
             if close is not None:
                 with trio.CancelScope(shield=True):
                     await close()
-
-    def _processed_before(self, candle: Candle) -> bool:
-        """Whether the bar was processed before the restart (or is history before a live start)."""
-        resume = self._resume_after
-        if resume is None or candle.ts > resume:
-            return False
-        if candle.ts < resume or self._resumed_streams is None:
-            return True
-        return _stream(candle) in self._resumed_streams
 
     def _warm_up(self, candle: Candle) -> None:
         """A bar processed before a restart: teach venues and strategies its prices, trade nothing."""
@@ -326,12 +260,6 @@ class AppRuntime:
         if self._clusters is not None:
             self._clusters.on_bar(candle.close_time, record=False)
         self._marks[candle.symbol] = to_decimal(candle.close)
-
-    @staticmethod
-    async def _pump_quotes(data: DataManager, quotes: Callable[[], AsyncGenerator[Quote, None]]) -> None:
-        async with contextlib.aclosing(quotes()) as stream:
-            async for quote in stream:
-                data.ingest_quote(quote)
 
     async def _report_periodically(self) -> None:
         while True:
@@ -351,7 +279,7 @@ class AppRuntime:
             self._announce()
 
     def _market_time(self) -> datetime | None:
-        return self._clock.now() if self._bars else None
+        return self._clock.now() if self._progress.bars else None
 
     # -- operator actions ------------------------------------------------------------------------------
 
@@ -467,7 +395,7 @@ class AppRuntime:
         valuation = self._valuation()
         return RuntimeSnapshot(
             seq=self.events.seq,
-            bars=self._bars,
+            bars=self._progress.bars,
             market_time=self._market_time(),
             finished=self._finished,
             assets=tuple(self.assets),
@@ -527,7 +455,3 @@ class AppRuntime:
             self.events.publish(event)
         self.events.publish(self.controls())
         self._publisher.publish_step(self._valuation())
-
-
-def _stream(candle: Candle) -> str:
-    return f"{candle.symbol}/{candle.timeframe}"
