@@ -1,9 +1,11 @@
-"""What strategies ask order_router for, and what it answers."""
+"""What strategies ask order_router for, and what it answers; the account a request is checked against,
+with the entries approved before it in a batch, and the fitting of a request to a check."""
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import final
 
@@ -12,7 +14,7 @@ import attrs
 from app.domain.decision import Decision
 from app.domain.values import Asset, Instrument, Order, OrderStatus, Position, Side, SlTpAnchor
 
-__all__ = ["OrderRequest", "PretradeContext", "RouteResult"]
+__all__ = ["BatchMates", "OrderRequest", "PretradeContext", "RouteResult", "fit_to_check"]
 
 _ZERO = Decimal(0)
 
@@ -129,3 +131,83 @@ class PretradeContext:
     def notional(self, qty: Decimal, price: Decimal) -> Decimal:
         """``qty x price`` in the bucket's currency."""
         return qty * price * self.quote_rate
+
+
+@final
+class BatchMates:
+    """The entries approved earlier in one of order_router's batches, as the positions they would be once filled.
+
+    A spot entry pays for its position: the cash it would spend is taken off the context's cash, so the
+    open P&L the checks derive (equity - cash - positions' cost) stays what the broker reports. Exits are
+    not counted: closing only frees budget, and ignoring that is the cautious side.
+    """
+
+    def __init__(self) -> None:
+        self._positions: dict[Asset, tuple[Position, ...]] = {}
+        self._rates: dict[str, Decimal] = {}
+        self._spent: dict[Asset, Decimal] = {}
+
+    def add(self, request: OrderRequest, context: PretradeContext, now: datetime) -> None:
+        if request.reduce_only or request.qty is None or request.qty <= 0:
+            return
+        qty = request.qty if request.side is Side.BUY else -request.qty
+        position = Position(
+            asset=request.asset,
+            symbol=request.symbol,
+            qty=qty,
+            avg_price=request.price,
+            opened_at=now,
+            strategy_id=request.strategy_id,
+            stop_loss=request.stop_loss,
+            take_profit=request.take_profit,
+        )
+        self._positions[request.asset] = (*self._positions.get(request.asset, ()), position)
+        self._rates.setdefault(request.symbol, context.quote_rate)
+        if not context.margin:
+            spent = self._spent.get(request.asset, _ZERO)
+            self._spent[request.asset] = spent + context.notional(request.qty, request.price)
+
+    def added_to(self, asset: Asset, context: PretradeContext) -> PretradeContext:
+        """``context`` (of ``asset``) with the batch's earlier entries of that asset as open positions."""
+        mates = self._positions.get(asset)
+        if not mates:
+            return context
+        # Built field by field rather than with attrs.evolve (several times dearer): once per request.
+        return PretradeContext(
+            instrument=context.instrument,
+            cash=context.cash - self._spent.get(asset, _ZERO),
+            equity=context.equity,
+            quote_rate=context.quote_rate,
+            positions=context.positions + mates,
+            position_rates={**self._rates, **context.position_rates},
+            realized_today=context.realized_today,
+            high_water_mark=context.high_water_mark,
+            margin=context.margin,
+        )
+
+
+def fit_to_check(
+    request: OrderRequest, check: Callable[[OrderRequest], Decision], context: PretradeContext
+) -> tuple[OrderRequest, Decision]:
+    """The request at the largest lot-multiple size ``check`` allows (at most its own), or the denial.
+
+    Caps on notional are monotone in size, so a bisection over lot units finds the largest allowed size. A
+    request is denied only when even the smallest tradable size fails the check.
+    """
+    first = check(request)
+    if first.allowed or request.qty is None:
+        return request, first
+    step = context.instrument.lot_step
+    low = max(context.instrument.min_qty, step)
+    lo, hi = int(low / step), int(request.qty / step) - 1
+    stop = request.stop_loss
+    if lo > hi or not check(request.sized(lo * step, stop)).allowed:
+        return request, first
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if check(request.sized(mid * step, stop)).allowed:
+            lo = mid
+        else:
+            hi = mid - 1
+    fitted = request.sized((lo * step).quantize(step), stop)
+    return fitted, Decision(True, first.code, first.reason)

@@ -2,10 +2,11 @@
 
 Pipeline for each entry: strategy_registry (blocking flags, state) -> risk_manager (size, stop, caps; a size
 above what the rules allow is reduced and the reduction journaled) -> budget_manager.can_afford ->
-exposure_manager.can_open -> write-ahead intent in storage -> broker. Exits (reduce-only) skip the entry checks:
-closing never adds risk. A denial is recorded as a rejected intent with its reason. An ambiguous broker outcome
-leaves the order ``in_flight_unknown`` until ``resolve_in_flight`` asks the broker. Amendments are written
-ahead too (``amend_order``).
+exposure_manager.can_open -> write-ahead intent in storage -> broker, each check against the account as the
+broker reports it, with the entries still working there counted as the positions they will be (working_entries).
+Exits (reduce-only) skip the entry checks: closing never adds risk. A denial is recorded as a rejected intent
+with its reason. An ambiguous broker outcome leaves the order ``in_flight_unknown`` until ``resolve_in_flight``
+asks the broker. Amendments are written ahead too (``amend_order``, in order_amendments).
 """
 
 from __future__ import annotations
@@ -20,22 +21,22 @@ import attrs
 
 from app.domain.decision import Decision
 from app.domain.ids import make_client_order_id
-from app.domain.values import Asset, Order, OrderIntent, OrderStatus, OrderType, Position, Side
+from app.domain.values import Asset, Order, OrderIntent, OrderStatus, OrderType
 from app.ports.broker import Broker
 from app.ports.clock import Clock
 from app.ports.errors import (
-    BrokerError,
     BrokerRejected,
-    BrokerUnavailable,
     DuplicateClientOrderId,
     OrderOutcomeUnknown,
 )
 from app.ports.storage import Storage
 from app.services.budget_manager import BudgetManager
 from app.services.exposure_manager import ExposureManager
-from app.services.order_requests import OrderRequest, PretradeContext, RouteResult
+from app.services.order_amendments import OrderAmendments
+from app.services.order_requests import BatchMates, OrderRequest, PretradeContext, RouteResult, fit_to_check
 from app.services.risk_manager import RiskManager
 from app.services.strategy_registry import StrategyRegistry
+from app.services.working_entries import WorkingEntries
 
 __all__ = ["OrderRouter"]
 
@@ -66,6 +67,13 @@ class OrderRouter:
         self._meta_cache: dict[str, Decimal | None] = {}
         self._pending_meta: dict[str, str] = {}
         self._pending_events: list[_PendingEvent] = []
+        self._working = WorkingEntries(storage)
+        self._amendments = OrderAmendments(
+            storage=storage,
+            clock=clock,
+            broker=self.broker,
+            repriced_entry_refusal=self._repriced_entry_refusal,
+        )
 
     def broker(self, asset: Asset) -> Broker:
         try:
@@ -74,13 +82,21 @@ class OrderRouter:
             msg = f"no broker is configured for asset {asset.value}"
             raise LookupError(msg) from None
 
-    async def context(self, asset: Asset, symbol: str) -> PretradeContext:
-        """The account as the broker sees it now, for sizing and the checks."""
+    async def context(self, asset: Asset, symbol: str, *, ignoring: str = "") -> PretradeContext:
+        """The account as the broker sees it now, for sizing and the checks.
+
+        Entries still working at the broker count as the positions they would be once filled (a spot entry
+        with the cash it would spend taken off): they have committed budget, exposure and risk already
+        (``WorkingEntries``). ``ignoring`` leaves one working order out: an amendment re-checks it.
+        """
         broker = self.broker(asset)
         instrument = await broker.instrument(symbol)
         account = await broker.account()
         rate = await broker.rate(instrument.quote)
         positions = tuple(p for p in await broker.positions() if p.asset == asset)
+        working = self._working.positions(asset, await broker.open_orders(), ignoring=ignoring)
+        if working:
+            positions += working
         rates = {}
         if positions:
             # One lookup per symbol and per quote currency, however many positions share them.
@@ -93,16 +109,21 @@ class OrderRouter:
                 if quote not in quote_rates:
                     quote_rates[quote] = await broker.rate(quote)
                 rates[p.symbol] = quote_rates[quote] or Decimal(0)
+        margin = asset is not Asset.SPOT
+        cash = account.cash
+        if working and not margin:
+            for p in working:
+                cash -= abs(p.qty) * p.avg_price * rates[p.symbol]
         return PretradeContext(
             instrument=instrument,
-            cash=account.cash,
+            cash=cash,
             equity=account.equity,
             quote_rate=rate if rate is not None else Decimal(0),
             positions=positions,
             position_rates=rates,
             realized_today=self._realized_today(asset, account.realized_pnl),
             high_water_mark=self._high_water_mark(asset, account.equity),
-            margin=asset is not Asset.SPOT,
+            margin=margin,
         )
 
     def _meta(self, key: str) -> Decimal | None:
@@ -156,7 +177,7 @@ class OrderRouter:
         Returns one result per request, in order.
         """
         checked: list[_Checked] = []
-        mates = _BatchMates()
+        mates = BatchMates()
         # Nothing is sent before every request is checked: the broker's view is read once per symbol.
         contexts: dict[tuple[Asset, str], PretradeContext] = {}
         for request in requests:
@@ -213,6 +234,7 @@ class OrderRouter:
                         ]
                     )
                 for index, _, order in answered:
+                    self._working.sent(checked[index].request, order)
                     results[index] = RouteResult(order, checked[index].decision)
         return [result for result in results if result is not None]  # all are: each sent one was answered
 
@@ -251,55 +273,9 @@ class OrderRouter:
         ``order_amended`` if it shows the new terms, else ``amend_unknown`` (with a delay the broker may
         still apply it; its update arrives as an event).
         """
-        given = (("qty", qty), ("price", price), ("stop_price", stop_price))
-        terms = {name: str(value) for name, value in given if value is not None}
-        fields: dict[str, object] = {"client_order_id": client_order_id, "symbol": symbol, **terms}
-        fields["reason"] = reason
-        stored = self._storage.get_order(client_order_id)
-        refusal = self._amend_refusal(stored, asset, symbol, qty, terms)
-        entry_price = price if price is not None else stop_price  # where the entry would now fill
-        if refusal is None and stored is not None and entry_price is not None and not stored.reduce_only:
-            refusal = await self._repriced_entry_refusal(stored, qty, entry_price)
-        if refusal is not None:
-            self._journal_amend("amend_rejected", fields, code=refusal[0], error=refusal[1])
-            raise BrokerRejected(f"cannot amend {client_order_id}: {refusal[1]}", code=refusal[0])
-        self._journal_amend("amend_requested", fields)
-        broker = self.broker(asset)
-        try:
-            answer = await broker.amend_order(
-                symbol, client_order_id, qty=qty, price=price, stop_price=stop_price
-            )
-        except OrderOutcomeUnknown as e:
-            log.warning("amend outcome unknown", extra={"client_order_id": client_order_id})
-            return await self._settle_amendment(broker, fields, (qty, price, stop_price), str(e))
-        except (BrokerRejected, BrokerUnavailable) as e:
-            code = e.code if isinstance(e, BrokerRejected) else "unavailable"
-            self._journal_amend("amend_rejected", fields, code=code, error=str(e))
-            raise
-        self._journal_amend("order_amended", fields, answer)
-        return answer
-
-    def _amend_refusal(
-        self, stored: Order | None, asset: Asset, symbol: str, qty: Decimal | None, terms: Mapping[str, str]
-    ) -> tuple[str, str] | None:
-        """(code, reason) when order_router itself refuses an amendment, else None."""
-        if not terms:
-            return "nothing_to_amend", "give a new quantity, limit price or stop price"
-        if stored is None:
-            return "unknown_order", "the journal has no such order"
-        if (stored.asset, stored.symbol) != (asset, symbol):
-            where = f"a {stored.asset.value} order on {stored.symbol}, not {asset.value} {symbol}"
-            return "unknown_order", f"it is {where}"
-        if stored.status.is_terminal:
-            return "order_final", f"it is {stored.status.value}: nothing is left to amend"
-        if stored.status in (OrderStatus.NEW, OrderStatus.IN_FLIGHT_UNKNOWN):
-            return "order_unconfirmed", f"it is {stored.status.value}: resolve it with the broker first"
-        intent = self._storage.intent(stored.client_order_id)
-        approved = intent.qty if intent is not None else stored.qty
-        if qty is not None and qty > approved and not stored.reduce_only:
-            why = f"the new quantity {qty} is above the {approved} the order pipeline approved"
-            return "above_approved", why
-        return None
+        return await self._amendments.amend(
+            asset, symbol, client_order_id, qty=qty, price=price, stop_price=stop_price, reason=reason
+        )
 
     async def _repriced_entry_refusal(
         self, stored: Order, qty: Decimal | None, price: Decimal
@@ -319,7 +295,7 @@ class OrderRouter:
         request = OrderRequest(
             stored.strategy_id, stored.asset, stored.symbol, stored.side, remaining, price, stop, target
         )
-        context = await self.context(stored.asset, stored.symbol)
+        context = await self.context(stored.asset, stored.symbol, ignoring=stored.client_order_id)
         kept, self._pending_events = self._pending_events, []  # a check, not an order: nothing to journal
         try:
             approved, decision, _ = self._check(request, context)
@@ -331,39 +307,6 @@ class OrderRouter:
             why = f"at {price} the order pipeline allows {approved.qty} of the {remaining} left to fill"
             return "above_allowed", why
         return None
-
-    async def _settle_amendment(
-        self,
-        broker: Broker,
-        fields: dict[str, object],
-        wanted: tuple[Decimal | None, Decimal | None, Decimal | None],
-        error: str,
-    ) -> Order:
-        """The amendment's answer was lost: the order as the broker has it now decides what is journaled."""
-        cid, cause = str(fields["client_order_id"]), None
-        try:
-            truth = await broker.get_order(cid)
-        except BrokerError as e:
-            truth, cause = None, e
-        if truth is None:
-            error += (
-                f"; fetching the order failed: {cause}" if cause else "; the broker does not know the order"
-            )
-            self._journal_amend("amend_unknown", fields, error=error)
-            raise OrderOutcomeUnknown(f"amendment of {cid}: {error}") from cause
-        kind = "order_amended" if _shows_terms(truth, *wanted) else "amend_unknown"
-        self._journal_amend(kind, fields, truth, error=error)
-        return truth
-
-    def _journal_amend(
-        self, kind: str, fields: Mapping[str, object], order: Order | None = None, **more: str
-    ) -> None:
-        """One amendment journal entry, with the order as the broker answered it (saved in the same commit)."""
-        with self._storage.transaction():
-            if order is not None:
-                self._storage.save_order(order)
-                more = {"status": order.status.value, "answer": order.reason, **more}
-            self._storage.append_event(self._clock.now(), kind, {**fields, **more})
 
     async def resolve_in_flight(self) -> list[Order]:
         """Ask the broker about every order whose outcome is unknown; never resubmit blindly."""
@@ -419,7 +362,7 @@ class OrderRouter:
             ("exposure", lambda r: self._exposure.can_open(r, context, allocation=allocation)),
         )
         for name, check in checks:
-            fitted, decision = _fit(approved, check, context)
+            fitted, decision = fit_to_check(approved, check, context)
             if not decision.allowed:
                 return approved, decision, note
             if fitted.qty != approved.qty:
@@ -523,97 +466,5 @@ class _Checked:
     events: list[_PendingEvent]
 
 
-@final
-class _BatchMates:
-    """The entries approved earlier in a batch, as the positions they would be once filled.
-
-    A spot entry pays for its position: the cash it would spend is taken off the context's cash, so the
-    open P&L the checks derive (equity - cash - positions' cost) stays what the broker reports. Exits are
-    not counted: closing only frees budget, and ignoring that is the cautious side.
-    """
-
-    def __init__(self) -> None:
-        self._positions: dict[Asset, tuple[Position, ...]] = {}
-        self._rates: dict[str, Decimal] = {}
-        self._spent: dict[Asset, Decimal] = {}
-
-    def add(self, request: OrderRequest, context: PretradeContext, now: datetime) -> None:
-        if request.reduce_only or request.qty is None or request.qty <= 0:
-            return
-        qty = request.qty if request.side is Side.BUY else -request.qty
-        position = Position(
-            asset=request.asset,
-            symbol=request.symbol,
-            qty=qty,
-            avg_price=request.price,
-            opened_at=now,
-            strategy_id=request.strategy_id,
-            stop_loss=request.stop_loss,
-            take_profit=request.take_profit,
-        )
-        self._positions[request.asset] = (*self._positions.get(request.asset, ()), position)
-        self._rates.setdefault(request.symbol, context.quote_rate)
-        if not context.margin:
-            spent = self._spent.get(request.asset, _ZERO)
-            self._spent[request.asset] = spent + context.notional(request.qty, request.price)
-
-    def added_to(self, asset: Asset, context: PretradeContext) -> PretradeContext:
-        """``context`` (of ``asset``) with the batch's earlier entries of that asset as open positions."""
-        mates = self._positions.get(asset)
-        if not mates:
-            return context
-        # Built field by field rather than with attrs.evolve (several times dearer): once per request.
-        return PretradeContext(
-            instrument=context.instrument,
-            cash=context.cash - self._spent.get(asset, _ZERO),
-            equity=context.equity,
-            quote_rate=context.quote_rate,
-            positions=context.positions + mates,
-            position_rates={**self._rates, **context.position_rates},
-            realized_today=context.realized_today,
-            high_water_mark=context.high_water_mark,
-            margin=context.margin,
-        )
-
-
-def _shows_terms(
-    order: Order, qty: Decimal | None, price: Decimal | None, stop_price: Decimal | None
-) -> bool:
-    """True when ``order`` visibly carries every given term (a stop-limit's trigger is not visible)."""
-    visible_stop = order.price if order.order_type is OrderType.STOP else None
-    return (
-        (qty is None or order.qty == qty)
-        and (price is None or (order.order_type is not OrderType.STOP and order.price == price))
-        and (stop_price is None or visible_stop == stop_price)
-    )
-
-
 def _evolve_status(order: Order, status: OrderStatus, reason: str) -> Order:
     return attrs.evolve(order, status=status, reason=reason)
-
-
-def _fit(
-    request: OrderRequest, check: Callable[[OrderRequest], Decision], context: PretradeContext
-) -> tuple[OrderRequest, Decision]:
-    """The request at the largest lot-multiple size ``check`` allows (at most its own), or the denial.
-
-    Caps on notional are monotone in size, so a bisection over lot units finds the largest allowed size. A
-    request is denied only when even the smallest tradable size fails the check.
-    """
-    first = check(request)
-    if first.allowed or request.qty is None:
-        return request, first
-    step = context.instrument.lot_step
-    low = max(context.instrument.min_qty, step)
-    lo, hi = int(low / step), int(request.qty / step) - 1
-    stop = request.stop_loss
-    if lo > hi or not check(request.sized(lo * step, stop)).allowed:
-        return request, first
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if check(request.sized(mid * step, stop)).allowed:
-            lo = mid
-        else:
-            hi = mid - 1
-    fitted = request.sized((lo * step).quantize(step), stop)
-    return fitted, Decision(True, first.code, first.reason)

@@ -115,6 +115,9 @@ class Ledger:
 
     def __init__(self, faults: FaultInjector) -> None:
         self.orders: dict[str, Order] = {}
+        # The orders not final yet, in the order first stored, kept as ``orders`` changes (written only by
+        # ``put`` and ``announce``): read before every order, it must not walk a whole run's orders.
+        self._open: dict[str, Order] = {}
         self.fills: list[Fill] = []
         self._fill_counts: dict[str, int] = {}
         self._outbox: list[BrokerEvent] = []
@@ -122,14 +125,22 @@ class Ledger:
 
     def put(self, order: Order) -> Order:
         """Store ``order`` without reporting it (the caller's answer reports it)."""
-        self.orders[order.client_order_id] = order
+        self._store(order)
         return order
 
     def announce(self, order: Order) -> Order:
         """Store ``order`` and report it."""
-        self.orders[order.client_order_id] = order
+        self._store(order)
         self._faults.emit(self._outbox, order)
         return order
+
+    def _store(self, order: Order) -> None:
+        cid = order.client_order_id
+        self.orders[cid] = order
+        if order.status.is_terminal:
+            self._open.pop(cid, None)
+        else:
+            self._open[cid] = order
 
     def update(self, cid: str, now: datetime, **changes: object) -> Order:
         """Change an order's state at ``now`` and report it."""
@@ -161,7 +172,8 @@ class Ledger:
         return self._faults.deliver(events)
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if not o.status.is_terminal]
+        """The orders not final yet, in the order the venue first stored them."""
+        return list(self._open.values())
 
     def is_working(self, cid: str) -> bool:
         order = self.orders.get(cid)
