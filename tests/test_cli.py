@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from app.cli import main
@@ -138,6 +139,38 @@ def test_the_futures_folder_replays_the_spec_timeframe_and_charges_the_funding_b
     assert "note: not replayed: XRPUSDT_8h_funding.csv (funding data, not traded prices)" in result.output
     (futures,) = json.loads(invoke("status", "--home", str(home), "--json").output)["assets"]
     assert futures["funding_payments"] > 0
+
+
+def test_entries_on_several_symbols_at_one_time_keep_to_the_cluster_cap(tmp_path):
+    # Four BTC-quoted alts (one configured cluster, at most 2 positions at once), each traded by its own spec
+    # at 40% of the cash. Market entries fill at the next bar, so entries decided at the same time must count
+    # the ones still working: an earlier version held up to 3 positions in the cluster within these bars.
+    data = tmp_path / "data"
+    data.mkdir()
+    specs = []
+    for symbol in ("ADABTC", "LTCBTC", "XLMBTC", "ETCBTC"):
+        (data / f"{symbol}.csv").symlink_to(SHARED_DATA / "crypto_spot_5m" / f"{symbol}.csv")
+        spec = yaml.safe_load(SPEC.read_text())
+        spec.update(id=f"sma-{symbol.lower()}", symbol=symbol)
+        spec["sizing"]["fraction"] = 0.4
+        specs += ["--spec", str(tmp_path / f"{symbol}.yaml")]
+        (tmp_path / f"{symbol}.yaml").write_text(yaml.safe_dump(spec))
+    home = tmp_path / "home"
+
+    result = invoke(
+        "run", "--paper", "--feed", "replay", "--data", str(data), *specs, "--bars", "6000",
+        "--home", str(home), "--speed", "max", "--status-every", "60",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    trades = json.loads(invoke("trades", "--home", str(home), "--json").output)["trades"]
+    assert len({t["symbol"] for t in trades}) == 4
+    changes = sorted([(t["entry_time"], 1) for t in trades] + [(t["exit_time"], -1) for t in trades])
+    held = most = 0
+    for _, change in changes:  # at one time, exits (-1) sort before entries
+        held += change
+        most = max(most, held)
+    assert most == 2
 
 
 def test_status_on_an_empty_home_says_what_to_do(tmp_path):
