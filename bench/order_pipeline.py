@@ -49,7 +49,7 @@ from app.domain.symbols import generic_instrument  # noqa: E402
 from app.domain.values import Asset, Candle, Side  # noqa: E402
 from app.ports.storage import Storage  # noqa: E402
 from app.services.budget_manager import BudgetManager  # noqa: E402
-from app.services.config_manager import load_config  # noqa: E402
+from app.services.config_schema import AppConfig  # noqa: E402
 from app.services.exposure_manager import ExposureManager  # noqa: E402
 from app.services.market_clock import MarketClock  # noqa: E402
 from app.services.order_requests import OrderRequest, RouteResult  # noqa: E402
@@ -67,7 +67,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 # The bucket is made large enough that the position the benchmark's entries build up never binds a limit.
-BENCH_CONFIG = "assets:\n  spot:\n    budget:\n      allocation: 1000000000\n"
+BENCH_CONFIG = {"assets": {"spot": {"budget": {"allocation": 10**9}}}}
 
 
 class Bench(NamedTuple):
@@ -77,10 +77,7 @@ class Bench(NamedTuple):
 
 
 def build(storage: Storage, strategies: int) -> Bench:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.yaml"
-        path.write_text(BENCH_CONFIG)
-        config = load_config(path)
+    config = AppConfig.model_validate(BENCH_CONFIG)
     clock = MarketClock(T0)
     broker = SimBroker(
         SimConfig(

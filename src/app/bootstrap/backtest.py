@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from app.adapters.feeds.replay import SUPPORTED_SUFFIXES, BarSeries, load_bars, not_traded_prices
+from app.adapters.feeds.replay import BarSeries, folder_data_files, load_bars
 from app.adapters.storage.parquet import ParquetBarCache
 from app.bootstrap.bar_cache import home_cache, home_caches, market_of_asset
 from app.bootstrap.funding import funding_file
@@ -74,15 +74,11 @@ class BacktestInputs:
 
 
 def _candidate_files(folder: Path, symbol: str) -> list[Path]:
-    files = [
-        path
-        for path in sorted(folder.iterdir())
-        if path.is_file()
-        and not path.name.startswith(".")
-        and path.suffix.lower() in SUPPORTED_SUFFIXES
-        and path.stem.upper().startswith(symbol.upper())
-        and not_traded_prices(path) is None
-    ]
+    try:
+        prices, _ = folder_data_files(folder)  # the folder's files of traded prices, as a replay lists them
+    except DataError:
+        prices = []  # none at all: said below, for the symbol wanted
+    files = [path for path in prices if path.stem.upper().startswith(symbol.upper())]
     if not files:
         msg = f"{folder}: no data file for {symbol} (file names must start with the symbol)"
         raise DataError(msg)

@@ -384,7 +384,10 @@ class ClosedTrade:
 @final
 @attrs.frozen
 class AccountSnapshot:
-    """One asset's wallet as last valued: cash and equity (cash + open positions at mark) in ``currency``."""
+    """One asset's wallet as last valued: cash and equity (cash + open positions at mark) in ``currency``.
+
+    ``cash`` is the wallet's whole cash, what working orders may have reserved included (order_router takes
+    its working entries' cost off it itself: ``services/working_entries.py``)."""
 
     asset: Asset
     currency: str
